@@ -1,0 +1,1 @@
+"""Data sets: sources, splits, chat formatting and manifests."""

@@ -1,0 +1,88 @@
+"""Read rows from local files (JSONL, JSON, Parquet, Arrow, `save_to_disk` folders) and write JSONL.
+
+A local copy is either one file (a pool of rows the pipeline splits itself) or a folder: a
+`datasets` DatasetDict saved with `save_to_disk`, or files named after their split
+(`train.jsonl`, `validation.parquet`, `test.arrow`, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from harness.atomic import atomic_file
+from harness.errors import LorabenchError
+
+SPLITS = ("train", "validation", "test")
+SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation", "test": "test"}
+SUFFIXES = (".jsonl", ".json", ".parquet", ".arrow")
+
+
+def read_table(path: Path) -> list[dict]:
+    """All rows of one local file as dicts."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".jsonl":
+            with open(path, encoding="utf-8") as fh:
+                return [json.loads(line) for line in fh if line.strip()]
+        if suffix == ".json":
+            text = path.read_text(encoding="utf-8")
+            data = json.loads(text) if text.lstrip().startswith("[") else [json.loads(l) for l in text.splitlines() if l.strip()]
+            return list(data)
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path).to_pylist()
+        if suffix == ".arrow":
+            from datasets import Dataset
+
+            return Dataset.from_file(str(path)).to_list()
+    except (OSError, ValueError) as exc:
+        raise LorabenchError(f"cannot read {path} ({type(exc).__name__}: {exc}): give a valid JSONL/JSON/Parquet/Arrow file") from None
+    raise LorabenchError(f"unsupported file type {path.name!r}: give a .jsonl, .json, .parquet or .arrow file, or a folder of them")
+
+
+def read_local(path: Path) -> dict[str, list[dict]]:
+    """Rows of a local copy, by split; a single file comes back as the split 'pool'."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise LorabenchError(f"local data {path} does not exist: check the --from path")
+    if path.is_file():
+        return {"pool": read_table(path)}
+    if (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file():
+        from datasets import Dataset, DatasetDict, load_from_disk
+
+        loaded = load_from_disk(str(path))
+        if isinstance(loaded, Dataset):
+            return {"pool": loaded.to_list()}
+        assert isinstance(loaded, DatasetDict)
+        return {SPLIT_ALIASES.get(k, k): v.to_list() for k, v in loaded.items()}
+    found: dict[str, list[dict]] = {}
+    for file in sorted(path.iterdir()):
+        split = SPLIT_ALIASES.get(file.name.split(".")[0].split("-")[0])
+        if split and file.suffix.lower() in SUFFIXES:
+            found.setdefault(split, []).extend(read_table(file))
+    if not found:
+        raise LorabenchError(
+            f"no split files in {path}: name them train/validation/test with a .jsonl/.json/.parquet/.arrow suffix, or pass one file"
+        )
+    return found
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
+    """Write rows atomically; return how many."""
+    n = 0
+    with atomic_file(path, encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def iter_jsonl(path: Path) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)

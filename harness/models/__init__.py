@@ -1,0 +1,1 @@
+"""Base models: the named registry and the embedded model's GGUF conversion."""

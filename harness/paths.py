@@ -1,0 +1,29 @@
+"""Where lorabench keeps things: everything lives under $LORABENCH_HOME unless told otherwise."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_HOME = Path("~/.cache/lorabench")
+
+
+def home() -> Path:
+    """The root of models, data, adapters and results (`$LORABENCH_HOME`, default ~/.cache/lorabench)."""
+    return Path(os.environ.get("LORABENCH_HOME", DEFAULT_HOME)).expanduser()
+
+
+def models_dir() -> Path:
+    return home() / "models"
+
+
+def data_dir() -> Path:
+    return home() / "data"
+
+
+def adapters_dir() -> Path:
+    return home() / "adapters"
+
+
+def results_dir() -> Path:
+    return home() / "results"

@@ -1,0 +1,59 @@
+"""Shared fixtures: an isolated $LORABENCH_HOME and the real embedded model, converted once.
+
+Tests never touch the hub (HF_HUB_OFFLINE=1) nor the user's ~/.cache/lorabench.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Set before any test imports transformers/datasets, which read these at import time.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lorabench_home(tmp_path_factory) -> Path:
+    """A session-wide $LORABENCH_HOME in a temporary directory."""
+    home = tmp_path_factory.mktemp("lorabench_home")
+    old = os.environ.get("LORABENCH_HOME")
+    os.environ["LORABENCH_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("LORABENCH_HOME", None)
+    else:
+        os.environ["LORABENCH_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def embedded_model(lorabench_home) -> Path:
+    """The real SmolLM2-135M-Instruct checkpoint, converted from the shipped GGUF (about a minute)."""
+    from harness.models import registry
+
+    return registry.prepare(registry.EMBEDDED)
+
+
+@pytest.fixture
+def fresh_home(tmp_path, monkeypatch) -> Path:
+    """An empty $LORABENCH_HOME for one test."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("LORABENCH_HOME", str(home))
+    return home
+
+
+def shared_file(name: str) -> Path:
+    """A file of ../shared/data, or skip the test saying why."""
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (real sample data lives in ../shared/data beside the checkout)")
+    return path

@@ -1,0 +1,178 @@
+"""Offline proxy corpora, built from the real installed packages and the real standard library."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import shlex
+import sys
+import textwrap
+
+import pytest
+
+from harness.data import offline_corpora as oc
+
+FENCE_OPEN, FENCE_CLOSE = "```python\n", "\n```"
+
+
+@pytest.fixture(scope="module")
+def packages() -> list[dict]:
+    return oc.package_summaries()
+
+
+@pytest.fixture(scope="module")
+def functions() -> list[dict]:
+    return oc.stdlib_functions()
+
+
+def _code(row: dict) -> str:
+    out = row["output"]
+    assert out.startswith(FENCE_OPEN) and out.endswith(FENCE_CLOSE)
+    return out[len(FENCE_OPEN):-len(FENCE_CLOSE)]
+
+
+def test_labels_name_the_real_data_sets():
+    assert set(oc.PROXY_LABELS) == {"arxiv", "code"}
+    assert "ccdv/arxiv-summarization" in oc.PROXY_LABELS["arxiv"]
+    assert "nvidia/OpenCodeInstruct" in oc.PROXY_LABELS["code"]
+    assert all(label.startswith("offline proxy:") for label in oc.PROXY_LABELS.values())
+
+
+# --- package summaries -----------------------------------------------------------------------------
+
+
+def test_packages_deterministic(packages):
+    assert oc.package_summaries() == packages
+
+
+def test_packages_rows_well_formed(packages):
+    assert len(packages) >= 100
+    ids = [r["id"] for r in packages]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert len({r["article"] for r in packages}) == len(packages)
+    for r in packages:
+        assert set(r) == {"id", "article", "abstract"}
+        assert r["id"].startswith("pkg:") and r["id"] == r["id"].lower()
+        assert len(r["article"]) >= 400
+        assert len(r["abstract"]) >= 20 and "\n" not in r["abstract"] and r["abstract"] != "UNKNOWN"
+        assert "\x00" not in r["article"]
+        # A verbatim copy of the summary near the top is cut, so the task is not a copy.
+        assert not r["article"].lstrip("#* ").startswith(r["abstract"]), r["id"]
+
+
+def test_packages_contain_known_installed(packages):
+    by_id = {r["id"]: r for r in packages}
+    for pkg in ("pkg:requests", "pkg:numpy"):
+        assert pkg in by_id
+    assert by_id["pkg:requests"]["abstract"] == "Python HTTP for Humans."
+    assert "HTTP" in by_id["pkg:requests"]["article"]
+
+
+def test_packages_min_length_and_cap(packages):
+    longer = oc.package_summaries(min_description_chars=2000)
+    assert 0 < len(longer) < len(packages)
+    assert all(len(r["article"]) >= 2000 for r in longer)
+    capped = oc.package_summaries(max_rows=10)
+    assert len(capped) == 10 and capped == oc.package_summaries(max_rows=10)
+    assert all(r in packages for r in capped)
+    # The cap spreads over the alphabet instead of keeping the first ten ids.
+    assert [r["id"] for r in capped] != [r["id"] for r in packages[:10]]
+
+
+def test_clean_description_strips_light_markup():
+    raw = (
+        "# demo\n\n"
+        "[![PyPI](https://img.shields.io/pypi/v/demo.svg)](https://pypi.org/project/demo/)\n"
+        "<p align=\"center\">\n  <img src=\"logo.png\"\n       alt=\"logo\">\n</p>\n"
+        "<!-- a comment -->\n"
+        ".. image:: https://example.org/badge.svg\n   :target: https://example.org\n\n"
+        "|build| |docs|\n\n"
+        "Some <b>real</b> text with a <https://example.org> link.\n\n\n\n"
+        "```python\nx = 1 < 2\n```\n"
+        "[pypi-badge]: https://img.shields.io/pypi/v/demo.svg\n"
+    )
+    assert oc._clean_description(raw) == (
+        "# demo\n\nSome real text with a <https://example.org> link.\n\n```python\nx = 1 < 2\n```"
+    )
+
+
+def test_cut_summary_removes_one_early_copy():
+    assert oc._cut_summary("Title\n=====\n\nBody.", "Title") == ("Body.", True)
+    assert oc._cut_summary("# **A thing.**\n\nBody.", "A thing.") == ("Body.", True)
+    assert oc._cut_summary("Intro: A thing. More.\n\nA thing.", "A thing.") == ("Intro: More.\n\nA thing.", True)
+    late = "x" * 200 + " A thing."
+    assert oc._cut_summary(late, "A thing.") == (late, False)
+
+
+# --- standard-library functions --------------------------------------------------------------------
+
+
+def test_functions_deterministic(functions):
+    assert oc.stdlib_functions() == functions
+
+
+def test_functions_rows_well_formed(functions):
+    assert len(functions) >= 300
+    ids = [r["id"] for r in functions]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert len({r["output"] for r in functions}) == len(functions)
+    for r in functions:
+        assert set(r) == {"id", "input", "output", "module"}
+        assert all(isinstance(v, str) and v.strip() for v in r.values())
+        name = r["id"].removeprefix("stdlib:").removeprefix(r["module"] + ".")
+        assert r["id"] == f"stdlib:{r['module']}.{name}" and not name.startswith("_")
+        parts = r["module"].split(".")
+        assert not any(p.startswith("_") for p in parts)
+        assert not set(parts) & {"test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip"}
+        assert r["input"].startswith(("Write a Python function `", "Write an async Python function `"))
+        assert f"`{name}(" in r["input"]
+
+
+def test_functions_outputs_parse_without_docstring(functions):
+    for r in functions:
+        code = _code(r)
+        tree = ast.parse(code)
+        assert len(tree.body) == 1, r["id"]
+        fn = tree.body[0]
+        assert isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)), r["id"]
+        assert r["id"].endswith("." + fn.name)
+        assert ast.get_docstring(fn) is None, r["id"]
+        assert 3 <= len(code.splitlines()) <= 40, r["id"]
+
+
+def test_known_functions_present(functions):
+    by_id = {r["id"]: r for r in functions}
+    for fn, row_id in ((textwrap.dedent, "stdlib:textwrap.dedent"), (shlex.quote, "stdlib:shlex.quote")):
+        row = by_id[row_id]
+        assert inspect.getdoc(fn) in row["input"]
+        assert f"`{fn.__name__}(" in row["input"]
+        code = _code(row)
+        assert code.startswith(f"def {fn.__name__}(")
+        assert inspect.getdoc(fn).splitlines()[0] not in code
+    # Comments of the original source survive (the docstring is cut line-wise, not re-printed).
+    assert "# Look for the longest leading string" in by_id["stdlib:textwrap.dedent"]["output"]
+
+
+def test_functions_are_parsed_not_imported(functions):
+    # antigravity.geohash is documented, so its module was read; importing it would open a browser.
+    assert "stdlib:antigravity.geohash" in {r["id"] for r in functions}
+    assert "antigravity" not in sys.modules
+
+
+def test_functions_filters_and_cap(functions):
+    strict = oc.stdlib_functions(min_doc_chars=200, max_lines=10)
+    assert 0 < len(strict) < len(functions)
+    for r in strict:
+        assert len(_code(r).splitlines()) <= 10
+    capped = oc.stdlib_functions(max_rows=25)
+    assert len(capped) == 25 and all(r in functions for r in capped)
+    assert len({r["module"].split(".")[0] for r in capped}) > 5
+
+
+def test_function_source_fallback_when_docstring_shares_a_line():
+    src = 'def f(x):  "Doc string that is long enough."; return x + 1\n'
+    node = ast.parse(src).body[0]
+    assert oc._function_source(src.splitlines(), node) == "def f(x):\n    return x + 1"
+    src = '@deco\ndef g(a, *, b=2):\n    """Doc."""\n\n    # keep me\n    return a\n'
+    node = ast.parse(src).body[0]
+    assert oc._function_source(src.splitlines(), node) == "@deco\ndef g(a, *, b=2):\n    # keep me\n    return a"
