@@ -1,0 +1,67 @@
+"""`lorabench eval`: every base x adapter x task cell through lm-eval, into the results store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EPILOG = """\
+writes:
+  $LORABENCH_HOME/results/results.sqlite        cells, metrics with 95% bootstrap CIs, per-sample
+                                                scores and provenance (schema: docs/results.md)
+  $LORABENCH_HOME/results/lm_eval/.../          lm-eval's own results.json and samples.jsonl per cell
+A finished cell is never recomputed unless --force; a killed run loses only the cell in flight.
+
+scaling out (the same command on lm-eval's engines, no scheduler of ours):
+  data parallel, one model copy per GPU:  accelerate launch -m harness.cli eval ...
+  vLLM (tensor parallel, LoRA served by one engine): lorabench eval --backend vllm ...
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate each base alone and with each of its adapters on our lm-eval tasks",
+        description="Evaluate every cell (each base alone, and each base with each adapter trained "
+        "for it) on the given tasks through lm-eval's Python API with the tasks in lm_eval_tasks/, "
+        "and store metrics, per-sample scores and provenance in the results database.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--bases", nargs="+", default=["smollm2-135m-instruct"], metavar="NAME", help="registry names or checkpoint dirs (default: the embedded model)")
+    p.add_argument("--adapters", nargs="*", default=[], metavar="PATH", help="PEFT adapter directories; each is paired with the base it was trained on")
+    p.add_argument("--tasks", default="arxiv_sum,humaneval,code_instruct", help="comma-separated lm-eval tasks or groups (default: %(default)s)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N documents of each task (cells with different limits are never compared)")
+    p.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="hf (default) or vllm (GPU, LoRA through one engine)")
+    p.add_argument("--batch-size", default="8", help="generation batch size, or 'auto' (default 8)")
+    p.add_argument("--device", help="torch device for the hf backend (default: lm-eval's choice)")
+    p.add_argument("--dtype", default="auto", help="model dtype (default auto)")
+    p.add_argument("--no-chat-template", action="store_true", help="do not apply the model's chat template")
+    p.add_argument("--seed", type=int, default=1234, help="lm-eval's random seeds (default 1234)")
+    p.add_argument("--db", type=Path, help="results database (default $LORABENCH_HOME/results/results.sqlite)")
+    p.add_argument("--include-path", type=Path, help="lm-eval task directory (default: this checkout's lm_eval_tasks/)")
+    p.add_argument("--force", action="store_true", help="recompute cells that are already stored")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.matrix.run import EvalSettings, run_matrix
+    from harness.matrix import cells
+
+    batch = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+    settings = EvalSettings(
+        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+        limit=args.limit,
+        backend=args.backend,
+        batch_size=batch,
+        device=args.device,
+        dtype=args.dtype,
+        apply_chat_template=not args.no_chat_template,
+        seed=args.seed,
+        force=args.force,
+        db=args.db,
+        include_path=args.include_path or cells.TASKS_DIR,
+    )
+    store = run_matrix(args.bases, args.adapters, settings)
+    print(f"results: {store.path}  (see them with `lorabench leaderboard --db {store.path}`)")
+    return 0

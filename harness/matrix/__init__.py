@@ -1,0 +1,1 @@
+"""`lorabench eval`: every base x adapter x task cell through lm-eval, into the results store."""

@@ -1,0 +1,1 @@
+"""Evaluation results: the SQLite store, provenance and the statistics behind the leaderboard."""

@@ -1,0 +1,79 @@
+"""Leaderboard rows: every cell's metrics, and each adapter's delta against its own base.
+
+An adapter cell is compared only with the base cell of the same base, task and comparability key
+(same eval data, limit, generation settings, metric backbone), document by document. Cells without
+such a partner get no delta: they are never compared across keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from harness.results import stats
+from harness.results.store import Cell
+
+
+@dataclass
+class Row:
+    task: str
+    base: str
+    adapter: str  # '' for the base alone
+    metric: str
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    higher_is_better: bool | None
+    delta: float | None = None
+    delta_low: float | None = None
+    delta_high: float | None = None
+    p_value: float | None = None
+    significant: bool | None = None
+    improves: bool | None = None  # significant and in the good direction
+    data: str = ""  # the eval data's label (proxies are named as such)
+    key: str = ""  # first 8 hex digits of the comparability key
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def rows(cells: list[Cell], samples_of) -> list[Row]:
+    """`samples_of(cell)` returns the cell's per-sample scores (list of store.Sample)."""
+    bases = {(c.base, c.task, c.comparable_key): c for c in cells if not c.adapter}
+    out: list[Row] = []
+    for cell in cells:
+        partner = bases.get((cell.base, cell.task, cell.comparable_key)) if cell.adapter else None
+        paired = _paired_scores(samples_of(cell), samples_of(partner)) if partner else {}
+        for m in cell.metrics:
+            row = Row(
+                cell.task, cell.base, cell.adapter, m.name, m.value, m.ci_low, m.ci_high, m.n, m.higher_is_better,
+                data=str(cell.provenance.get("data_label", "")), key=cell.comparable_key[:8],
+            )
+            if m.name in paired:
+                a, b = paired[m.name]
+                res = stats.paired_test(a, b)
+                row.delta, row.delta_low, row.delta_high, row.p_value = res.delta, res.low, res.high, res.p_value
+                row.significant = res.significant
+                if m.higher_is_better is not None:
+                    row.improves = res.significant and ((res.delta > 0) == m.higher_is_better)
+            out.append(row)
+    return out
+
+
+def _paired_scores(adapter_samples, base_samples) -> dict[str, tuple[list[float], list[float]]]:
+    base_by_doc = {s.doc_id: s for s in base_samples}
+    pairs: dict[str, tuple[list[float], list[float]]] = {}
+    for s in adapter_samples:
+        b = base_by_doc.get(s.doc_id)
+        if b is None or (s.doc_key and b.doc_key and s.doc_key != b.doc_key):
+            continue
+        for metric, value in s.scores.items():
+            if metric in b.scores and _is_number(value) and _is_number(b.scores[metric]):
+                pa, pb = pairs.setdefault(metric, ([], []))
+                pa.append(float(value))
+                pb.append(float(b.scores[metric]))
+    return pairs
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v

@@ -1,0 +1,188 @@
+"""The results database (SQLite): one row per finished cell, its metrics and its per-sample scores.
+
+Schema (also in docs/results.md):
+
+  cells     one finished evaluation of (base, adapter, task) under one comparability key
+    cell_id INTEGER PK, base TEXT, adapter TEXT ('' = the base alone), task TEXT,
+    comparable_key TEXT  -- sha256 of what must match for two cells to be compared: task version,
+                         -- eval data hash, limit, generation settings, metric backbone, chat template
+    n INTEGER, wall_s REAL, created_at TEXT, provenance TEXT (JSON), lm_eval_dir TEXT
+    UNIQUE (base, adapter, task, comparable_key)
+  metrics   cell_id, metric, value, ci_low, ci_high, n, higher_is_better (1/0/NULL)
+  samples   cell_id, doc_id, doc_key (the data set's row id), prompt, response, reference,
+            scores TEXT (JSON {metric: value})
+
+A cell is written in one transaction after its evaluation finished, so a run killed at any moment
+leaves every finished cell whole and no partial one. WAL journaling and a busy timeout let several
+runs share the file; a cell already present is kept (INSERT OR IGNORE), never overwritten, unless
+the caller deletes it first (`--force`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cells (
+    cell_id INTEGER PRIMARY KEY,
+    base TEXT NOT NULL,
+    adapter TEXT NOT NULL,
+    task TEXT NOT NULL,
+    comparable_key TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    wall_s REAL,
+    created_at TEXT NOT NULL,
+    provenance TEXT NOT NULL,
+    lm_eval_dir TEXT,
+    UNIQUE (base, adapter, task, comparable_key)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    cell_id INTEGER NOT NULL REFERENCES cells(cell_id) ON DELETE CASCADE,
+    metric TEXT NOT NULL,
+    value REAL NOT NULL,
+    ci_low REAL,
+    ci_high REAL,
+    n INTEGER NOT NULL,
+    higher_is_better INTEGER,
+    PRIMARY KEY (cell_id, metric)
+);
+CREATE TABLE IF NOT EXISTS samples (
+    cell_id INTEGER NOT NULL REFERENCES cells(cell_id) ON DELETE CASCADE,
+    doc_id INTEGER NOT NULL,
+    doc_key TEXT,
+    prompt TEXT,
+    response TEXT,
+    reference TEXT,
+    scores TEXT NOT NULL,
+    PRIMARY KEY (cell_id, doc_id)
+);
+CREATE INDEX IF NOT EXISTS cells_by_task ON cells (task, base, comparable_key);
+"""
+
+
+@dataclass
+class Metric:
+    name: str
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    higher_is_better: bool | None
+
+
+@dataclass
+class Sample:
+    doc_id: int
+    doc_key: str | None
+    prompt: str | None
+    response: str | None
+    reference: str | None
+    scores: dict[str, float]
+
+
+@dataclass
+class Cell:
+    base: str
+    adapter: str
+    task: str
+    comparable_key: str
+    n: int
+    wall_s: float | None
+    provenance: dict
+    metrics: list[Metric] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    lm_eval_dir: str | None = None
+    cell_id: int | None = None
+    created_at: str | None = None
+
+
+class ResultStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        with closing(sqlite3.connect(self.path, timeout=60, isolation_level=None)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA busy_timeout=60000")
+            db.row_factory = sqlite3.Row
+            yield db
+
+    def has(self, base: str, adapter: str, task: str, comparable_key: str) -> bool:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT 1 FROM cells WHERE base=? AND adapter=? AND task=? AND comparable_key=?", (base, adapter, task, comparable_key)
+            ).fetchone()
+        return row is not None
+
+    def delete(self, base: str, adapter: str, task: str, comparable_key: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM cells WHERE base=? AND adapter=? AND task=? AND comparable_key=?", (base, adapter, task, comparable_key))
+
+    def add(self, cell: Cell) -> bool:
+        """Write a whole cell in one transaction; False if an equal cell was already there."""
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO cells (base, adapter, task, comparable_key, n, wall_s, created_at, provenance, lm_eval_dir)"
+                    " VALUES (?,?,?,?,?,?,?,?,?)",
+                    (cell.base, cell.adapter, cell.task, cell.comparable_key, cell.n, cell.wall_s, created,
+                     json.dumps(cell.provenance, sort_keys=True, default=str), cell.lm_eval_dir),
+                )
+                if cur.rowcount == 0:
+                    db.execute("ROLLBACK")
+                    return False
+                cell_id = cur.lastrowid
+                db.executemany(
+                    "INSERT INTO metrics VALUES (?,?,?,?,?,?,?)",
+                    [(cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n, None if m.higher_is_better is None else int(m.higher_is_better))
+                     for m in cell.metrics],
+                )
+                db.executemany(
+                    "INSERT INTO samples VALUES (?,?,?,?,?,?,?)",
+                    [(cell_id, s.doc_id, s.doc_key, s.prompt, s.response, s.reference, json.dumps(s.scores)) for s in cell.samples],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return True
+
+    def cells(self, *, with_samples: bool = False) -> list[Cell]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM cells ORDER BY task, base, adapter, cell_id").fetchall()
+            out = []
+            for r in rows:
+                metrics = [
+                    Metric(m["metric"], m["value"], m["ci_low"], m["ci_high"], m["n"], None if m["higher_is_better"] is None else bool(m["higher_is_better"]))
+                    for m in db.execute("SELECT * FROM metrics WHERE cell_id=? ORDER BY metric", (r["cell_id"],))
+                ]
+                samples = self._samples(db, r["cell_id"]) if with_samples else []
+                out.append(
+                    Cell(r["base"], r["adapter"], r["task"], r["comparable_key"], r["n"], r["wall_s"], json.loads(r["provenance"]),
+                         metrics, samples, r["lm_eval_dir"], r["cell_id"], r["created_at"])
+                )
+        return out
+
+    def samples(self, cell_id: int) -> list[Sample]:
+        with self._connect() as db:
+            return self._samples(db, cell_id)
+
+    @staticmethod
+    def _samples(db: sqlite3.Connection, cell_id: int) -> list[Sample]:
+        return [
+            Sample(s["doc_id"], s["doc_key"], s["prompt"], s["response"], s["reference"], json.loads(s["scores"]))
+            for s in db.execute("SELECT * FROM samples WHERE cell_id=? ORDER BY doc_id", (cell_id,))
+        ]
