@@ -84,7 +84,7 @@ def main() -> None:
         for i, metric in enumerate(sorted(part["metric"].unique())):
             data = part[part["metric"] == metric]
             bars = alt.Chart(data).mark_bar().encode(x=alt.X("system:N", title=None), y=alt.Y("value:Q", title=metric), color="system:N", tooltip=["system", "value", "ci_low", "ci_high", "n"])
-            whiskers = alt.Chart(data.dropna(subset=["ci_low"])).mark_errorbar().encode(x="system:N", y="ci_low:Q", y2="ci_high:Q")
+            whiskers = alt.Chart(data.dropna(subset=["ci_low"])).mark_errorbar().encode(x="system:N", y=alt.Y("ci_low:Q", title=metric), y2="ci_high:Q")
             cols[i % len(cols)].altair_chart((bars + whiskers).properties(height=260, title=metric), width="stretch")
 
     st.subheader("Delta vs base")

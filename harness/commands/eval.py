@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", default="8", help="generation batch size, or 'auto' (default 8)")
     p.add_argument("--device", help="torch device for the hf backend (default: lm-eval's choice)")
     p.add_argument("--dtype", default="auto", help="model dtype (default auto)")
+    p.add_argument("--gen-kwargs", metavar="K=V,...", help="override the tasks' generation settings, e.g. max_gen_toks=128 (part of the comparability key)")
     p.add_argument("--no-chat-template", action="store_true", help="do not apply the model's chat template")
     p.add_argument("--seed", type=int, default=1234, help="lm-eval's random seeds (default 1234)")
     p.add_argument("--db", type=Path, help="results database (default $LORABENCH_HOME/results/results.sqlite)")
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         apply_chat_template=not args.no_chat_template,
         seed=args.seed,
+        gen_kwargs=_parse_kv(args.gen_kwargs),
         force=args.force,
         db=args.db,
         include_path=args.include_path or cells.TASKS_DIR,
@@ -65,3 +67,11 @@ def run(args: argparse.Namespace) -> int:
     store = run_matrix(args.bases, args.adapters, settings)
     print(f"results: {store.path}  (see them with `lorabench leaderboard --db {store.path}`)")
     return 0
+
+
+def _parse_kv(text: str | None) -> dict:
+    if not text:
+        return {}
+    from lm_eval.utils import simple_parse_args_string
+
+    return simple_parse_args_string(text)
