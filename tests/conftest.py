@@ -57,3 +57,44 @@ def shared_file(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is absent (real sample data lives in ../shared/data beside the checkout)")
     return path
+
+
+# --- a real, tiny evaluation matrix (shared by the matrix and leaderboard page tests) -----------
+
+TASKS = ["arxiv_sum", "humaneval_greedy", "code_instruct"]
+GEN = {"max_gen_toks": 32}
+
+
+@pytest.fixture(scope="session")
+def eval_data(embedded_model, lorabench_home):
+    from harness.data.pipeline import prepare_dataset
+
+    for name in ("arxiv", "code"):
+        prepare_dataset(name, source="offline", max_input_tokens=256)
+    prepare_dataset("humaneval")
+    return lorabench_home / "data"
+
+
+@pytest.fixture(scope="session")
+def random_adapter(embedded_model, tmp_path_factory) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(embedded_model)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    out = tmp_path_factory.mktemp("adapters") / "random-lora"
+    peft_model.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def results_db(eval_data, embedded_model, random_adapter, tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("results") / "results.sqlite"
+    from harness.matrix.run import EvalSettings, run_matrix
+
+    run_matrix(["smollm2-135m-instruct"], [str(random_adapter)], EvalSettings(tasks=TASKS, limit=2, gen_kwargs=GEN, db=db))
+    return db
+
+

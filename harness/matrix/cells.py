@@ -32,7 +32,7 @@ class Base:
 
 @dataclass(frozen=True)
 class Adapter:
-    name: str  # shown on the leaderboard: the adapter directory's path relative to adapters/, or its path
+    name: str  # shown on the leaderboard: the path relative to $LORABENCH_HOME/adapters, or name@hash
     path: Path
     base_ref: str  # base_model_name_or_path of the adapter
 
@@ -52,7 +52,9 @@ def read_adapter(path: str | Path) -> Adapter:
     try:
         name = str(path.resolve().relative_to(paths.adapters_dir().resolve()))
     except ValueError:
-        name = str(path)
+        # Outside $LORABENCH_HOME/adapters: the directory name plus a hash of where it is, so two
+        # adapters that share a name are never taken for one another's cells.
+        name = f"{path.name}@{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}"
     return Adapter(name, path, base_ref)
 
 

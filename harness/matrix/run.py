@@ -124,9 +124,11 @@ def _load_lm(base: cellplan.Base, adapter: cellplan.Adapter | None, settings: Ev
     if settings.backend == "hf":
         from lm_eval.models.huggingface import HFLM
 
-        kwargs = {"pretrained": str(base.path), "batch_size": settings.batch_size, "dtype": settings.dtype}
-        if settings.device:
-            kwargs["device"] = settings.device
+        import torch
+
+        # lm-eval's hf model assumes CUDA unless told otherwise.
+        device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        kwargs = {"pretrained": str(base.path), "batch_size": settings.batch_size, "dtype": settings.dtype, "device": device}
         if adapter:
             kwargs["peft"] = str(adapter.path)
         log.info("loading %s%s (hf, batch %s)", base.name, f" + {adapter.name}" if adapter else "", settings.batch_size)
@@ -191,6 +193,8 @@ def _evaluate_cell(lm, base, adapter, task_name: str, key: str, described: dict,
             "libraries": provenance.library_versions(),
             "hardware": provenance.hardware(),
             "lm_eval_config": results.get("config", {}),
+            # Settings reported as metrics (e.g. bertscore_backbone): what the scores were made with.
+            "labels": {k.split(",", 1)[0]: v for k, v in results["results"][task_name].items() if "," in k and isinstance(v, str)},
         },
         metrics=metrics,
         samples=samples,
@@ -213,11 +217,14 @@ def _sample(example: dict) -> Sample:
         prompt=prompt if isinstance(prompt, str) else json.dumps(prompt, default=str),
         response=response if isinstance(response, str) else json.dumps(response, default=str),
         reference=str(example.get("target", "")),
-        scores={k: v for k, v in scores.items() if _is_number(v)},
+        # Numbers (per-document scores) and [reference, prediction] items of corpus metrics.
+        scores={k: v for k, v in scores.items() if _is_number(v) or _is_item(v)},
     )
 
 
 def _metrics(results: dict, task_name: str, samples: list[Sample]) -> list[Metric]:
+    from harness.evaluation import api
+
     agg = results["results"][task_name]
     hib = (results.get("higher_is_better") or {}).get(task_name, {})
     out = []
@@ -227,9 +234,13 @@ def _metrics(results: dict, task_name: str, samples: list[Sample]) -> list[Metri
         metric = full.split(",", 1)[0]
         per = [s.scores[metric] for s in samples if metric in s.scores]
         low = high = None
-        # A bootstrap of the mean is only honest where the metric is a mean of per-sample scores.
-        if per and abs(sum(per) / len(per) - value) <= 1e-6 * max(1.0, abs(value)):
-            ci = stats.bootstrap_ci(per)
+        if per and all(_is_number(v) for v in per):
+            # A bootstrap of the mean is honest only where the metric is a mean of per-sample scores.
+            if abs(sum(per) / len(per) - value) <= 1e-6 * max(1.0, abs(value)):
+                ci = stats.bootstrap_ci(per)
+                low, high = ci.low, ci.high
+        elif per and task_name in api.METRICS and metric in api.METRICS[task_name]:
+            ci = stats.bootstrap_ci_of(per, lambda items: api.aggregate(task_name, metric, items))
             low, high = ci.low, ci.high
         out.append(Metric(metric, float(value), low, high, len(per) or len(samples), hib.get(metric)))
     return out
@@ -249,13 +260,20 @@ def _keep_lm_eval_output(results: dict, out_dir: Path, base: str, adapter: str, 
 
 
 def _training_record(adapter_dir: Path) -> dict:
-    """Recipe and data hashes from the training record written beside the adapter, when present."""
-    for name in ("training_record.json", "lorabench_training.json"):
-        f = Path(adapter_dir) / name
-        if f.is_file():
-            record = json.loads(f.read_text())
-            return {k: record[k] for k in ("recipe_sha256", "data_manifest_sha256", "git_commit", "base") if k in record}
-    return {}
+    """Recipe, data and code identity from the training record written beside the adapter."""
+    from harness.train.record import RECORD_FILE
+
+    f = Path(adapter_dir) / RECORD_FILE
+    if not f.is_file():
+        return {}
+    rec = json.loads(f.read_text())
+    return {
+        "recipe_sha256": (rec.get("recipe") or {}).get("rendered_sha256"),
+        "data_manifest_sha256": (rec.get("data") or {}).get("manifest_sha256"),
+        "train_data_content_sha256": (rec.get("data") or {}).get("content_sha256"),
+        "train_data_proxy": (rec.get("data") or {}).get("proxy"),
+        "training_commit": (rec.get("code") or {}).get("commit"),
+    }
 
 
 # Which prepared data set each of our tasks reads (lm_eval_tasks/*/utils.py loads the same).
@@ -271,6 +289,10 @@ def _data_label(task_name: str) -> dict:
     if not m:
         return {}
     return {"label": m.get("source", {}).get("label", ""), "proxy": bool(m.get("proxy")), "content_sha256": m.get("content_sha256")}
+
+
+def _is_item(v) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, str) for x in v)
 
 
 def _is_number(v) -> bool:

@@ -51,7 +51,10 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
             )
             if m.name in paired:
                 a, b = paired[m.name]
-                res = stats.paired_test(a, b)
+                res = _paired(cell.task, m.name, a, b)
+                if res is None:
+                    out.append(row)
+                    continue
                 row.delta, row.delta_low, row.delta_high, row.p_value = res.delta, res.low, res.high, res.p_value
                 row.significant = res.significant
                 if m.higher_is_better is not None:
@@ -60,7 +63,18 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
     return out
 
 
-def _paired_scores(adapter_samples, base_samples) -> dict[str, tuple[list[float], list[float]]]:
+def _paired(task: str, metric: str, a: list, b: list):
+    """Sign-flip test for per-document scores; paired bootstrap for corpus metrics' items."""
+    if all(_is_number(x) for x in a + b):
+        return stats.paired_test(a, b)
+    from harness.evaluation import api
+
+    if task in api.METRICS and metric in api.METRICS[task] and api.METRICS[task][metric].kind == "corpus":
+        return stats.paired_bootstrap(a, b, lambda items: api.aggregate(task, metric, items))
+    return None
+
+
+def _paired_scores(adapter_samples, base_samples) -> dict[str, tuple[list, list]]:
     base_by_doc = {s.doc_id: s for s in base_samples}
     pairs: dict[str, tuple[list[float], list[float]]] = {}
     for s in adapter_samples:
@@ -68,10 +82,12 @@ def _paired_scores(adapter_samples, base_samples) -> dict[str, tuple[list[float]
         if b is None or (s.doc_key and b.doc_key and s.doc_key != b.doc_key):
             continue
         for metric, value in s.scores.items():
-            if metric in b.scores and _is_number(value) and _is_number(b.scores[metric]):
-                pa, pb = pairs.setdefault(metric, ([], []))
-                pa.append(float(value))
-                pb.append(float(b.scores[metric]))
+            other = b.scores.get(metric)
+            if other is None:
+                continue
+            pa, pb = pairs.setdefault(metric, ([], []))
+            pa.append(float(value) if _is_number(value) else value)
+            pb.append(float(other) if _is_number(other) else other)
     return pairs
 
 

@@ -79,3 +79,41 @@ def _sign_flip_p(d: np.ndarray, resamples: int, seed: int) -> float:
     if d.size <= 16:
         return float(np.mean(flipped >= observed - 1e-12))
     return float((np.sum(flipped >= observed - 1e-12) + 1) / (resamples + 1))
+
+
+CORPUS_RESAMPLES = 300  # corpus metrics (BLEU, CodeBLEU) recompute the statistic per resample
+
+
+def bootstrap_ci_of(items: list, statistic, *, resamples: int = CORPUS_RESAMPLES, alpha: float = ALPHA, seed: int = 0) -> Interval:
+    """Percentile bootstrap of a corpus statistic: resample documents, recompute `statistic(items)`."""
+    if not items:
+        raise ValueError("no items to bootstrap")
+    value = float(statistic(items))
+    rng = np.random.default_rng(seed)
+    draws = [float(statistic([items[i] for i in rng.integers(0, len(items), len(items))])) for _ in range(resamples)]
+    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+    return Interval(value, float(low), float(high), len(items))
+
+
+def paired_bootstrap(adapter_items: list, base_items: list, statistic, *, resamples: int = CORPUS_RESAMPLES, alpha: float = ALPHA, seed: int = 0) -> PairedResult:
+    """Paired bootstrap for corpus statistics (Koehn 2004): resample documents jointly.
+
+    The p-value is two-sided: twice the smaller share of resampled deltas on either side of zero
+    (with the observed delta counted once), capped at 1.
+    """
+    if len(adapter_items) != len(base_items) or not adapter_items:
+        raise ValueError(f"paired items need equal, non-empty lengths (got {len(adapter_items)} and {len(base_items)})")
+    n = len(adapter_items)
+    delta = float(statistic(adapter_items)) - float(statistic(base_items))
+    rng = np.random.default_rng(seed)
+    deltas = []
+    for _ in range(resamples):
+        idx = rng.integers(0, n, n)
+        deltas.append(float(statistic([adapter_items[i] for i in idx])) - float(statistic([base_items[i] for i in idx])))
+    d = np.asarray(deltas)
+    low, high = np.quantile(d, [alpha / 2, 1 - alpha / 2])
+    if delta == 0 and not np.any(d):
+        p = 1.0
+    else:
+        p = min(1.0, 2 * (min(np.sum(d <= 0), np.sum(d >= 0)) + 1) / (resamples + 1))
+    return PairedResult(delta, float(low), float(high), float(p), n)

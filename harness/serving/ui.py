@@ -1,0 +1,173 @@
+"""The Streamlit chat page (run `serving/chat_app.py`, or `lorabench serve`).
+
+Talks to one backend (local in-process model, or a remote OpenAI-compatible endpoint: see
+`harness.serving.config`). The sidebar picks the adapter (base, summarization, code, and any other
+found), the generation settings and the side-by-side mode, which answers each prompt with the base
+and the chosen adapter together. Failures (endpoint down, adapter missing) are one-line messages
+on the page, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from harness.errors import LorabenchError
+from harness.serving.backend import BASE, KNOWN_TASKS, BackendError, GenerationSettings
+from harness.serving.config import ChatConfig, missing_message
+
+TITLE = "lorabench chat"
+
+
+@st.cache_resource(show_spinner=False)
+def _backend(config: ChatConfig):
+    backend = config.build()
+    if hasattr(backend, "load"):
+        backend.load()
+    return backend
+
+
+def _default(name: str, cast, fallback):
+    value = os.environ.get(f"LORABENCH_CHAT_{name}", "").strip()
+    try:
+        return cast(value) if value else fallback
+    except ValueError:
+        return fallback
+
+
+def _settings_sidebar() -> tuple[GenerationSettings, str]:
+    defaults = GenerationSettings()
+    with st.sidebar.expander("Generation settings", expanded=False):
+        max_new_tokens = st.number_input(
+            "Max new tokens", min_value=1, max_value=4096, step=16,
+            value=_default("MAX_NEW_TOKENS", int, defaults.max_new_tokens), key="max_new_tokens",
+        )
+        temperature = st.slider(
+            "Temperature (0 = greedy)", 0.0, 2.0, _default("TEMPERATURE", float, defaults.temperature), 0.05, key="temperature"
+        )
+        top_p = st.slider("Top-p", 0.05, 1.0, defaults.top_p, 0.05, key="top_p")
+        repetition_penalty = st.slider("Repetition penalty", 1.0, 2.0, defaults.repetition_penalty, 0.05, key="repetition_penalty")
+        seed = st.number_input("Seed (-1 = random)", min_value=-1, value=-1, step=1, key="seed")
+        system = st.text_area("System prompt", value="", key="system", placeholder="optional")
+    settings = GenerationSettings(
+        max_new_tokens=int(max_new_tokens),
+        temperature=float(temperature),
+        top_p=float(top_p),
+        repetition_penalty=float(repetition_penalty),
+        seed=None if int(seed) < 0 else int(seed),
+    )
+    return settings, system.strip()
+
+
+def _conversation(history: list[dict], adapter: str, system: str) -> list[dict[str, str]]:
+    """The messages `adapter` sees: its own earlier answers (or, failing that, the other column's)."""
+    messages = [{"role": "system", "content": system}] if system else []
+    for turn in history:
+        if turn["role"] == "user":
+            messages.append({"role": "user", "content": turn["content"]})
+            continue
+        answers = {a["adapter"]: a["content"] for a in turn["answers"] if a.get("content") and not a.get("error")}
+        if not answers:  # that prompt failed: leave it out
+            if messages and messages[-1]["role"] == "user":
+                messages.pop()
+            continue
+        messages.append({"role": "assistant", "content": answers.get(adapter, list(answers.values())[-1])})
+    return messages
+
+
+def _show_answer(answer: dict) -> None:
+    st.caption(answer["adapter"])
+    if answer.get("error"):
+        st.error(answer["error"])
+    else:
+        st.markdown(answer["content"])
+
+
+def _show_history(history: list[dict]) -> None:
+    for turn in history:
+        with st.chat_message(turn["role"]):
+            if turn["role"] == "user":
+                st.markdown(turn["content"])
+            elif len(turn["answers"]) == 1:
+                _show_answer(turn["answers"][0])
+            else:
+                for column, answer in zip(st.columns(len(turn["answers"])), turn["answers"], strict=True):
+                    with column:
+                        _show_answer(answer)
+
+
+def _answer(backend, messages, adapter: str, settings: GenerationSettings) -> dict:
+    """Stream one answer into the current container; the answer (or its error) as a dict."""
+    st.caption(adapter)
+    problem = missing_message(backend, adapter)
+    if problem:
+        st.error(problem)
+        return {"adapter": adapter, "content": "", "error": problem}
+    try:
+        text = st.write_stream(backend.stream_chat(messages, adapter, settings))
+    except LorabenchError as exc:
+        st.error(str(exc))
+        return {"adapter": adapter, "content": "", "error": str(exc)}
+    if not isinstance(text, str):
+        text = "".join(str(t) for t in text)
+    return {"adapter": adapter, "content": text}
+
+
+def main() -> None:
+    st.set_page_config(page_title=TITLE, page_icon="💬", layout="wide")
+    st.title(TITLE)
+    config = ChatConfig.from_env()
+    try:
+        with st.spinner("Loading the model and its adapters…"):
+            backend = _backend(config)
+    except LorabenchError as exc:
+        st.error(str(exc))
+        st.stop()
+    st.caption(backend.description)
+
+    if config.remote:
+        try:
+            backend.check()
+        except BackendError as exc:
+            st.error(str(exc))
+
+    available = backend.list_adapters()
+    options = available + [t for t in KNOWN_TASKS if t not in available]
+    st.sidebar.header("Model")
+    adapter = st.sidebar.selectbox(
+        "Adapter",
+        options,
+        key="adapter",
+        format_func=lambda name: name if name in available else f"{name} (not available)",
+        help="base = the model without an adapter",
+    )
+    problem = missing_message(backend, adapter)
+    if problem:
+        st.sidebar.error(problem)
+    side_by_side = st.sidebar.toggle(
+        "Side by side with base", key="side_by_side", help="answer each prompt with the base and the chosen adapter together"
+    )
+    if side_by_side and adapter == BASE:
+        st.sidebar.info("Pick an adapter to compare with the base.")
+    settings, system = _settings_sidebar()
+    if st.sidebar.button("Clear chat", key="clear"):
+        st.session_state["history"] = []
+
+    history: list[dict] = st.session_state.setdefault("history", [])
+    _show_history(history)
+
+    prompt = st.chat_input(f"Message {adapter}" + (" and base" if side_by_side and adapter != BASE else ""), key="prompt")
+    if not prompt:
+        return
+    history.append({"role": "user", "content": prompt})
+    with st.chat_message("user"):
+        st.markdown(prompt)
+    columns = [BASE, adapter] if side_by_side and adapter != BASE else [adapter]
+    answers = []
+    with st.chat_message("assistant"):
+        containers = st.columns(len(columns)) if len(columns) > 1 else [st.container()]
+        for name, container in zip(columns, containers, strict=True):
+            with container:
+                answers.append(_answer(backend, _conversation(history, name, system), name, settings))
+    history.append({"role": "assistant", "answers": answers})
