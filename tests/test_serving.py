@@ -75,12 +75,13 @@ def api_url(local):
 
 
 def test_discovery_takes_peft_dirs_under_the_base(fresh_home, adapter_paths):
-    root = fresh_home / "adapters" / "smollm2-135m-instruct"
+    root = fresh_home / "adapters"
     root.mkdir(parents=True)
-    shutil.copytree(adapter_paths["code"], root / "code")
-    shutil.copytree(adapter_paths["summarization"], root / "summarization")
-    (root / "notes").mkdir()  # not a PEFT dir: ignored
-    (root / "notes" / "README").write_text("scratch")
+    shutil.copytree(adapter_paths["code"], root / "code-smollm2-135m-instruct")
+    shutil.copytree(adapter_paths["summarization"], root / "summarization-smollm2-135m-instruct")
+    shutil.copytree(adapter_paths["code"], root / "code-mistral")  # another base's: ignored
+    (root / "notes-smollm2-135m-instruct").mkdir()  # not a PEFT dir: ignored
+    (root / "notes-smollm2-135m-instruct" / "README").write_text("scratch")
 
     found = adapter_dirs.discover("smollm2-135m-instruct")
     assert list(found) == ["summarization", "code"]  # the project's tasks first, in a fixed order
@@ -305,13 +306,13 @@ def test_compose_env_lists_the_trained_adapters(fresh_home, adapter_paths):
 
     with pytest.raises(LorabenchError, match="no adapters under"):
         compose_env("mistral-7b-instruct")
-    root = fresh_home / "adapters" / "mistral-7b-instruct"
+    root = fresh_home / "adapters"
     for name in ("code", "summarization"):
-        shutil.copytree(adapter_paths[name], root / name)
+        shutil.copytree(adapter_paths[name], root / f"{name}-mistral-7b-instruct")
     env = dict(line.split("=", 1) for line in compose_env("mistral-7b-instruct").splitlines() if not line.startswith("#"))
     assert env == {
         "MODEL_ID": "mistralai/Mistral-7B-Instruct-v0.3",
         "LORABENCH_ADAPTERS_DIR": str(root),
-        "LORA_ADAPTERS": "summarization=/adapters/summarization,code=/adapters/code",
+        "LORA_ADAPTERS": "summarization=/adapters/summarization-mistral-7b-instruct,code=/adapters/code-mistral-7b-instruct",
         "LORABENCH_CHAT_ADAPTERS": "summarization,code",
     }

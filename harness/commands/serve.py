@@ -69,7 +69,7 @@ def compose_env(base: str | None) -> str:
         f"# serving/.env for {name}: `docker compose -f serving/docker-compose.yml up`",
         f"MODEL_ID={spec.hf_id}",
         f"LORABENCH_ADAPTERS_DIR={root}",
-        "LORA_ADAPTERS=" + ",".join(f"{a}=/adapters/{a}" for a in found),
+        "LORA_ADAPTERS=" + ",".join(f"{a}=/adapters/{path.name}" for a, path in found.items()),
         "LORABENCH_CHAT_ADAPTERS=" + ",".join(found),
     ]
     return "\n".join(lines) + "\n"

@@ -1,8 +1,8 @@
 """Finding the LoRA adapters to chat with.
 
-Training writes standard PEFT directories (`adapter_config.json` + weights) to
-`$LORABENCH_HOME/adapters/<base>/<task>`. Serving takes every such directory under the chosen
-base, plus any given explicitly as `name=path`.
+`lorabench train` writes standard PEFT directories (`adapter_config.json` + weights) to
+`$LORABENCH_HOME/adapters/<task>-<base>`. Serving takes every such directory of the chosen base
+(named by its task), plus any given explicitly as `name=path`.
 """
 
 from __future__ import annotations
@@ -36,13 +36,17 @@ def base_name(base: str | Path) -> str:
 
 
 def adapters_root(base: str | Path) -> Path:
-    return paths.adapters_dir() / base_name(base)
+    return paths.adapters_dir()
 
 
 def discover(base: str | Path) -> dict[str, Path]:
-    """Every PEFT adapter directory in `$LORABENCH_HOME/adapters/<base>/`, known tasks first."""
-    root = adapters_root(base)
-    found = {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and is_adapter_dir(p)} if root.is_dir() else {}
+    """Every PEFT adapter `$LORABENCH_HOME/adapters/<task>-<base>`, by task, known tasks first."""
+    root, suffix = adapters_root(base), f"-{base_name(base)}"
+    found = (
+        {p.name[: -len(suffix)]: p for p in sorted(root.iterdir()) if p.is_dir() and p.name.endswith(suffix) and is_adapter_dir(p)}
+        if root.is_dir()
+        else {}
+    )
     order = [t for t in KNOWN_TASKS if t in found] + [n for n in found if n not in KNOWN_TASKS]
     return {name: found[name] for name in order}
 
@@ -73,8 +77,8 @@ def check(name: str, path: Path) -> Path:
     path = Path(path).expanduser()
     if not path.exists():
         raise AdapterMissingError(
-            f"adapter {name!r} is missing: {path} does not exist; train it (training writes "
-            f"$LORABENCH_HOME/adapters/<base>/<task>) or pass --adapter {name}=DIR"
+            f"adapter {name!r} is missing: {path} does not exist; train it (`lorabench train {name} --base BASE` "
+            f"writes $LORABENCH_HOME/adapters/<task>-<base>) or pass --adapter {name}=DIR"
         )
     if not is_adapter_dir(path):
         raise AdapterMissingError(

@@ -14,7 +14,7 @@ from harness.errors import LorabenchError
 
 BASE = "base"
 
-# The adapters lorabench trains (adapters/<base>/<task>); the chat page always offers these.
+# The adapters lorabench trains (adapters/<task>-<base>); the chat page always offers these.
 KNOWN_TASKS = ("summarization", "code")
 
 Message = dict[str, str]

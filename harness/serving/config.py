@@ -8,7 +8,7 @@ Compose sets them too):
   embedded one); remote: the base's model id, if the server needs one;
 - `LORABENCH_CHAT_ADAPTERS`: local: extra `name=path` adapters, comma-separated; remote: the adapter
   names the server has loaded (TGI cannot list them);
-- `LORABENCH_CHAT_SCAN=0`: local: do not take the adapters under `$LORABENCH_HOME/adapters/<base>/`;
+- `LORABENCH_CHAT_SCAN=0`: local: do not take the adapters under `$LORABENCH_HOME/adapters/<task>-<base>`;
 - `LORABENCH_CHAT_THREADS`: local: torch threads;
 - `LORABENCH_CHAT_MAX_NEW_TOKENS`, `LORABENCH_CHAT_TEMPERATURE`: the page's default settings.
 """
@@ -90,7 +90,7 @@ def missing_message(backend, name: str) -> str | None:
     if base is not None and not hasattr(backend, "endpoint"):
         from harness.serving import adapters as adapter_dirs
 
-        expected = adapter_dirs.adapters_root(base) / name
+        expected = adapter_dirs.adapters_root(base) / f"{name}-{adapter_dirs.base_name(base)}"
         try:
             adapter_dirs.check(name, expected)
         except AdapterMissingError as exc:

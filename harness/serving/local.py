@@ -52,7 +52,7 @@ class LocalBackend:
 
     @classmethod
     def from_home(cls, base: str | Path | None = None, extra: list[str] | str | None = None, **kwargs) -> "LocalBackend":
-        """The base with every adapter under `$LORABENCH_HOME/adapters/<base>/`, plus `extra` `name=path` ones."""
+        """The base with every adapter under `$LORABENCH_HOME/adapters/<task>-<base>`, plus `extra` `name=path` ones."""
         from harness.models import registry
 
         base = str(base or registry.EMBEDDED)

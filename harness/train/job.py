@@ -171,6 +171,7 @@ def train(
         total_steps=cfg.get("max_steps"),
         cpu=not cuda,
         num_processes=num_processes,
+        ray=bool(cfg.get("use_ray")),
         progress=progress,
     )
     output = run_dir / "axolotl"

@@ -48,7 +48,10 @@ def axolotl_env(*, cpu: bool, base: dict | None = None) -> dict:
     return env
 
 
-def command(config: Path, *, num_processes: int = 1) -> list[str]:
+def command(config: Path, *, num_processes: int = 1, ray: bool = False) -> list[str]:
+    if ray:
+        # Ray Train places the workers itself; the driver is a plain process on the head node.
+        return [sys.executable, "-m", "axolotl.cli.train", str(config)]
     accelerate = Path(sys.executable).parent / "accelerate"
     launcher = [str(accelerate)] if accelerate.exists() else [sys.executable, "-m", "accelerate.commands.launch"]
     if launcher[0] == str(accelerate):
@@ -121,11 +124,13 @@ class LogFollower:
             self.result.error = err.group(0).strip()[:300]
 
 
-def run(config: Path, *, log_path: Path, total_steps: int | None, cpu: bool, num_processes: int = 1, progress: bool = True) -> RunResult:
+def run(
+    config: Path, *, log_path: Path, total_steps: int | None, cpu: bool, num_processes: int = 1, ray: bool = False, progress: bool = True
+) -> RunResult:
     """Run Axolotl on `config`; return what it reported. Raises a one-line error if it fails."""
     from tqdm import tqdm
 
-    cmd = command(config, num_processes=num_processes)
+    cmd = command(config, num_processes=num_processes, ray=ray)
     log.info("running: %s", " ".join(cmd))
     log.info("Axolotl's full output: %s", log_path)
     start = time.monotonic()
@@ -135,6 +140,8 @@ def run(config: Path, *, log_path: Path, total_steps: int | None, cpu: bool, num
     def on_step(m: dict) -> None:
         bar.update(1)
         bar.set_postfix(loss=m.get("loss"))
+        if bar.disable:  # no terminal (CI, a log file): a line per step instead of a bar
+            log.info("step %d/%s loss %s", m["step"], total_steps or "?", m.get("loss"))
 
     follower = LogFollower(result, start, on_step)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
