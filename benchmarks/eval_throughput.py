@@ -55,7 +55,7 @@ def run_stock(limit: int, gen: int, model: Path, work: Path, tokenizer) -> tuple
     out = work / f"stock-{time.time_ns()}"
     started = time.time()
     subprocess.run(
-        [str(Path(sys.executable).parent / "lm_eval"), "--model", "hf", "--model_args", f"pretrained={model},device=cpu",
+        [str(Path(sys.executable).parent / "lm_eval"), "--model", "hf", "--model_args", f"pretrained={model}", "--device", "cpu",
          "--include_path", str(ROOT / "lm_eval_tasks"), "--tasks", "humaneval_greedy", "--limit", str(limit),
          "--gen_kwargs", f"max_gen_toks={gen}", "--batch_size", "1", "--apply_chat_template", "--log_samples",
          "--output_path", str(out)],
