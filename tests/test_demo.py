@@ -49,7 +49,7 @@ def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
     assert "offline proxy" in done.stdout and "delta vs base" in done.stdout
     assert (demo / "results" / "leaderboard.md").is_file()
     stages = json.loads((demo / "results" / "demo_stages.json").read_text())["stages_s"]
-    assert list(stages) == ["prepare model", "prepare data", "train summarization", "train code", "evaluate", "leaderboard"]
+    assert set(stages) == {"prepare model", "prepare data", "train summarization", "train code", "evaluate", "leaderboard"}
 
     # A rerun reuses every stage and every cell.
     again = subprocess.run([sys.executable, "-m", "harness.cli", *ARGS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)

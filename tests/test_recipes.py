@@ -63,25 +63,51 @@ def test_schema_validation(recipe):
     assert validated["adapter"] == "qlora"
 
 
-@pytest.fixture
-def restore_environ():
-    """load_cfg exports the engine's settings (ACCELERATE_USE_FSDP, ...) into os.environ."""
+# Axolotl's load_cfg changes its process for good: it exports engine settings into os.environ and
+# replaces sys.stdout/sys.stderr with a tee to a debug log. Under pytest that broke every later
+# write to stderr, so all recipes are loaded in one child process and only their configs come back.
+LOAD_ALL = """
+import importlib.util, json, os, sys
+from axolotl.cli import config as c
+
+real_prepare = c.prepare_optim_env
+out = {}
+for path, base_config, output_dir, scale in json.loads(sys.argv[1]):
     saved = dict(os.environ)
-    yield
+    # Only the engine set-up (import deepspeed, start its NCCL process group) is skipped without
+    # DeepSpeed, a GPU-machine install (see docs/training.md). Validation and normalisation still run.
+    skip = scale in ("zero2", "zero3", "ray") and importlib.util.find_spec("deepspeed") is None
+    c.prepare_optim_env = (lambda cfg: None) if skip else real_prepare
+    out[path] = json.loads(json.dumps(dict(c.load_cfg(path, base_model_config=base_config, output_dir=output_dir)), default=str))
     os.environ.clear()
     os.environ.update(saved)
+print("LOADED=" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def loaded_cfgs(lorabench_home, tmp_path_factory):
+    """Every recipe through `axolotl.cli.config.load_cfg`, as the CLI loads it."""
+    import json
+    import subprocess
+    import sys
+
+    out_root = tmp_path_factory.mktemp("axolotl_out")
+    jobs = [(str(r.path), str(FIXTURES / r.base), str(out_root / r.path.stem), r.scale) for r in ALL]
+    env = {**os.environ, "AXOLOTL_TEE_STDOUT": "0"}
+    # Run from the repository root: the DeepSpeed JSON paths are relative to it.
+    done = subprocess.run([sys.executable, "-c", LOAD_ALL, json.dumps(jobs)], cwd=recipes.ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(l for l in done.stdout.splitlines() if l.startswith("LOADED="))
+    return json.loads(line.removeprefix("LOADED="))
 
 
 @pytest.mark.parametrize("recipe", ALL, ids=ids(ALL))
-def test_full_cli_load(recipe, tmp_path, monkeypatch, lorabench_home, restore_environ):
-    from axolotl.cli.config import load_cfg
+def test_full_cli_load(recipe, loaded_cfgs, lorabench_home):
+    from axolotl.utils.dict import DictDefault
 
-    monkeypatch.chdir(recipes.ROOT)  # the DeepSpeed JSON paths are relative to the repository root
-    if recipe.scale in ("zero2", "zero3", "ray") and importlib.util.find_spec("deepspeed") is None:
-        # Only the engine set-up (import deepspeed, start its NCCL process group) is skipped: DeepSpeed
-        # is a GPU-machine install (see docs/training.md). Validation and normalisation still run.
-        monkeypatch.setattr("axolotl.cli.config.prepare_optim_env", lambda cfg: None)
-    cfg = load_cfg(str(recipe.path), base_model_config=str(FIXTURES / recipe.base), output_dir=str(tmp_path))
+    cfg = DictDefault(loaded_cfgs[str(recipe.path)])
     home = str(lorabench_home)
     data = recipes.TASKS[recipe.task]
 

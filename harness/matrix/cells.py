@@ -107,8 +107,13 @@ def _stable(obj) -> str:
     return getattr(obj, "__qualname__", None) or type(obj).__name__
 
 
+# Settings read by the tasks in lm_eval_tasks/ that change what a score means (the BERTScore
+# backbone and layer, the eval split, the per-test time limit). Paths, UI and worker counts do not.
+SCORE_SETTINGS = ("LORABENCH_BERTSCORE_MODEL", "LORABENCH_BERTSCORE_LAYERS", "LORABENCH_EVAL_SPLIT", "LORABENCH_EXEC_TIMEOUT")
+
+
 def task_settings() -> dict:
-    """LORABENCH_* settings that change what a task measures (e.g. the BERTScore backbone)."""
+    """The score-changing LORABENCH_* settings in force (part of the comparability key)."""
     import os
 
-    return {k: v for k, v in sorted(os.environ.items()) if k.startswith("LORABENCH_") and k != "LORABENCH_HOME"}
+    return {k: os.environ[k] for k in SCORE_SETTINGS if os.environ.get(k)}
