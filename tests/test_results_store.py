@@ -33,6 +33,8 @@ def test_cells_round_trip_and_are_never_duplicated(tmp_path):
     assert cell.metrics[0].value == 0.5 and cell.provenance == {"data_label": "unit"}
     assert [s.scores["acc"] for s in store.samples(cell.cell_id)] == [0.0, 1.0, 1.0, 0.0]
     assert store.has("b", "", "t", "k" * 64) and not store.has("b", "a", "t", "k" * 64)
+    assert store.add(make_cell(scores=[1.0, 1.0, 1.0, 1.0]), replace=True)  # --force: replaced in one go
+    assert [c.metrics[0].value for c in store.cells()] == [1.0]
     store.delete("b", "", "t", "k" * 64)
     assert store.cells() == []
     with sqlite3.connect(tmp_path / "r.sqlite") as db:

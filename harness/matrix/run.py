@@ -83,14 +83,12 @@ def run_matrix(bases: list[str], adapters: list[str], settings: EvalSettings) ->
                     model_hashes.update(_training_record(adapter.path))
                 for task_name in pending:
                     key, described = keys[task_name]
-                    if settings.force:
-                        store.delete(base.name, label, task_name, key)
                     cell = _evaluate_cell(lm, base, adapter, task_name, key, described, settings, store.path.parent)
                     if cell is None:  # a non-zero rank under `accelerate launch`: rank 0 stores the cell
                         continue
                     cell.provenance.update(model_hashes, data=data_labels[task_name])
                     cell.provenance["data_label"] = data_labels[task_name].get("label", "")
-                    if store.add(cell):
+                    if store.add(cell, replace=settings.force):
                         log.info("stored %s / %s / %s (n=%d, %.0f s)", base.name, label or "(base)", task_name, cell.n, cell.wall_s or 0)
                     bar.update(1)
                 del lm

@@ -129,12 +129,21 @@ class ResultStore:
         with self._connect() as db:
             db.execute("DELETE FROM cells WHERE base=? AND adapter=? AND task=? AND comparable_key=?", (base, adapter, task, comparable_key))
 
-    def add(self, cell: Cell) -> bool:
-        """Write a whole cell in one transaction; False if an equal cell was already there."""
+    def add(self, cell: Cell, *, replace: bool = False) -> bool:
+        """Write a whole cell in one transaction; False if an equal cell was already there.
+
+        With `replace`, an equal cell is deleted in the same transaction, so a recomputed cell
+        (`--force`) replaces the old one without a moment where neither exists.
+        """
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
+                if replace:
+                    db.execute(
+                        "DELETE FROM cells WHERE base=? AND adapter=? AND task=? AND comparable_key=?",
+                        (cell.base, cell.adapter, cell.task, cell.comparable_key),
+                    )
                 cur = db.execute(
                     "INSERT OR IGNORE INTO cells (base, adapter, task, comparable_key, n, wall_s, created_at, provenance, lm_eval_dir)"
                     " VALUES (?,?,?,?,?,?,?,?,?)",
