@@ -69,13 +69,18 @@ TASKS = ["arxiv_sum", "humaneval_greedy", "code_instruct"]
 GEN = {"max_gen_toks": 32}
 
 
-@pytest.fixture(scope="session")
-def eval_data(embedded_model, lorabench_home):
+def prepare_eval_data() -> None:
+    """The eval data of the matrix tests (other tests may prepare the same names differently)."""
     from harness.data.pipeline import prepare_dataset
 
     for name in ("arxiv", "code"):
         prepare_dataset(name, source="offline", max_input_tokens=256)
     prepare_dataset("humaneval")
+
+
+@pytest.fixture(scope="session")
+def eval_data(embedded_model, lorabench_home):
+    prepare_eval_data()
     return lorabench_home / "data"
 
 

@@ -23,7 +23,7 @@ from harness.matrix.run import EvalSettings, run_matrix
 from harness.results import compare
 from harness.results.store import ResultStore
 
-from conftest import GEN, TASKS
+from conftest import GEN, TASKS, prepare_eval_data
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -56,6 +56,9 @@ def test_every_cell_is_stored_with_metrics_samples_and_provenance(results_db, ra
 
 
 def test_a_rerun_recomputes_nothing(results_db, random_adapter, caplog):
+    # Other tests may have re-prepared data/arxiv and data/code in this session's home with other
+    # parameters; other documents are other cells. Put back the data the stored cells were made on.
+    prepare_eval_data()
     before = {(c.task, c.adapter): (c.cell_id, c.created_at) for c in ResultStore(results_db).cells()}
     with caplog.at_level("INFO", logger="harness.matrix.run"):
         run_matrix(["smollm2-135m-instruct"], [str(random_adapter)], EvalSettings(tasks=TASKS, limit=2, gen_kwargs=GEN, db=results_db))
