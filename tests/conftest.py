@@ -17,10 +17,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# Axolotl's load_cfg replaces sys.stdout/sys.stderr with a tee around whatever they are at that
-# moment (under pytest: one test's capture buffer, closed after that test), which later breaks
-# every write to stderr and crashes the session's reporting. Tests keep the real streams.
-os.environ["AXOLOTL_TEE_STDOUT"] = "0"
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -8,7 +8,6 @@ so the keys that matter are checked here too.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 

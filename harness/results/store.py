@@ -15,7 +15,7 @@ Schema (also in docs/results.md):
 A cell is written in one transaction after its evaluation finished, so a run killed at any moment
 leaves every finished cell whole and no partial one. WAL journaling and a busy timeout let several
 runs share the file; a cell already present is kept (INSERT OR IGNORE), never overwritten, unless
-the caller deletes it first (`--force`).
+the caller replaces it (`add(..., replace=True)`, for `--force`).
 """
 
 from __future__ import annotations
@@ -124,10 +124,6 @@ class ResultStore:
                 "SELECT 1 FROM cells WHERE base=? AND adapter=? AND task=? AND comparable_key=?", (base, adapter, task, comparable_key)
             ).fetchone()
         return row is not None
-
-    def delete(self, base: str, adapter: str, task: str, comparable_key: str) -> None:
-        with self._connect() as db:
-            db.execute("DELETE FROM cells WHERE base=? AND adapter=? AND task=? AND comparable_key=?", (base, adapter, task, comparable_key))
 
     def add(self, cell: Cell, *, replace: bool = False) -> bool:
         """Write a whole cell in one transaction; False if an equal cell was already there.
