@@ -1,114 +1,118 @@
-"""Measure what the embedded recipes cost on this machine: seconds per step, tokens/s, wall time.
+"""Embedded training throughput, one thread vs all cores, side by side in one run.
 
-Runs each embedded recipe exactly as `lorabench train TASK --base smollm2-135m-instruct` does
-(the real Axolotl run, as written: its own step count and evaluations), into a scratch adapter
-directory, and reads the numbers from the training record. Prints them and, unless --no-write,
-replaces the "## Embedded training" section of benchmarks/RESULTS.md.
+Runs each embedded recipe as `lorabench train TASK --base smollm2-135m-instruct` does (the real
+Axolotl QLoRA run, its own batch shape and window) once with OMP_NUM_THREADS=1 and once with
+torch's default threads (all cores), into scratch adapter directories, and reads seconds/step and
+tokens/s from each training record. The ratio reported is tokens/s with all cores over tokens/s
+with one thread, per recipe. Prints the table and, unless --no-write, replaces the "## Embedded
+training" section of benchmarks/RESULTS.md.
 
-    LORABENCH_HOME=/tmp/lbhome .venv/bin/python benchmarks/train_embedded.py [--tasks code summarization]
+    LORABENCH_HOME=/tmp/lbhome .venv/bin/python benchmarks/train_embedded.py --steps 8
 
+--steps shortens every run (throughput per step does not depend on the step count; the
+recipes' own counts are the default). Evaluations are skipped (--no-eval): they are not steps.
 Preconditions: `lorabench prepare-model smollm2-135m-instruct` (or it converts it) and the data,
-which it prepares with `lorabench prepare-data`'s defaults if missing.
+which it prepares with `lorabench prepare-data`'s defaults if missing. Run it on an otherwise idle
+machine: the thread comparison is what other load distorts most.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import logging
-import platform
-import re
+import os
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-SECTION = "## Embedded training"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, machine, today, write_section  # noqa: E402
 
+SECTION = "Embedded training"
 log = logging.getLogger("train_embedded")
 
 
-def measure(task: str, scratch: Path) -> dict:
+def measure(task: str, scratch: Path, threads: str, steps: int | None) -> dict:
     from harness.train.job import train
 
-    adapter = train(task, "smollm2-135m-instruct", out=scratch / task, force=True)
+    if threads == "all":
+        os.environ.pop("OMP_NUM_THREADS", None)  # Axolotl's torch then takes every core
+    else:
+        os.environ["OMP_NUM_THREADS"] = threads
+    adapter = train(task, "smollm2-135m-instruct", out=scratch / f"{task}-{threads}", force=True, max_steps=steps, no_eval=True)
     rec = json.loads((adapter / "lorabench_training.json").read_text())
     tp = rec["throughput"]
-    evals = rec["eval_curve"]
     return {
         "task": task,
+        "threads": threads if threads != "all" else f"all ({os.cpu_count()})",
         "recipe": Path(rec["recipe"]["path"]).relative_to(ROOT).as_posix(),
         "steps": tp["steps"],
         "seconds_per_step": tp.get("seconds_per_step"),
         "tokens_per_s": tp.get("tokens_per_s"),
         "trained_tokens_per_s": tp.get("trained_tokens_per_s"),
-        "tokens_total": tp.get("tokens_total"),
         "wall_time_s": rec["wall_time_s"],
-        "eval_loss": [e["eval_loss"] for e in evals],
         "dropped": sum(d["rows"] for d in rec["dropped_rows"]),
-        "cpu": rec["hardware"]["cpu"],
-        "cores": rec["hardware"]["cpu_cores"],
         "data_proxy": rec["data"].get("proxy"),
     }
 
 
-def markdown(rows: list[dict], command: str) -> str:
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    r0 = rows[0]
+def markdown(rows: list[dict], command: str, where: str) -> str:
     lines = [
-        SECTION,
+        f"### {today()}: embedded recipes, 1 thread vs all cores",
         "",
-        f"Command: `{command}`  ",
-        f"Date: {now}  ",
-        f"Machine: {r0['cpu']}, {r0['cores']} cores, OMP_NUM_THREADS=1, no GPU, {platform.platform()}  ",
-        "What: each embedded recipe run as written (Axolotl 0.21.0 QLoRA, `lorabench train TASK "
-        "--base smollm2-135m-instruct`), numbers from its training record. Seconds/step is the median "
-        "gap between step logs (evaluations excluded); tokens/s counts every position of the packed "
-        "or padded batch, trained tokens/s only the supervised (assistant) ones. Wall time includes "
-        "start-up (~1 min), the evaluations before and after training, and saving.",
+        f"- Command: `{command}`",
+        f"- Machine: {where}",
+        "- What: each embedded recipe as `lorabench train TASK --base smollm2-135m-instruct` runs it "
+        "(Axolotl 0.21.0 QLoRA), without evaluations, numbers from its training record. Seconds/step is "
+        "the median gap between step logs; tokens/s counts every position of the packed or padded batch, "
+        "trained tokens/s only the supervised (assistant) ones. Wall time includes Axolotl's start-up, "
+        "data tokenization, model loading and saving.",
         "",
-        "| recipe | steps | s/step | tokens/s | trained tokens/s | tokens | eval loss before -> after | rows dropped | wall time |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| recipe | threads | steps | s/step | tokens/s | trained tokens/s | rows dropped | wall time |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        ev = " -> ".join(f"{x:.3f}" for x in r["eval_loss"]) or "n/a"
         lines.append(
-            f"| `{r['recipe']}` | {r['steps']} | {r['seconds_per_step']:.1f} | {r['tokens_per_s']:.0f} | "
-            f"{r['trained_tokens_per_s']:.0f} | {r['tokens_total']} | {ev} | {r['dropped']} | {r['wall_time_s']:.0f} s |"
+            f"| `{r['recipe']}` | {r['threads']} | {r['steps']} | {r['seconds_per_step']:.1f} | {r['tokens_per_s']:.0f} | "
+            f"{r['trained_tokens_per_s']:.0f} | {r['dropped']} | {r['wall_time_s']:.0f} s |"
         )
-    lines += ["", "Data: the offline proxy corpora of `prepare-data`." if r0["data_proxy"] else "", ""]
+    lines.append("")
+    for task in dict.fromkeys(r["task"] for r in rows):
+        one = next((r for r in rows if r["task"] == task and r["threads"] == "1"), None)
+        every = next((r for r in rows if r["task"] == task and r["threads"].startswith("all")), None)
+        if one and every and one["tokens_per_s"]:
+            lines.append(f"- **{task}: tokens/s all cores / 1 thread = {every['tokens_per_s'] / one['tokens_per_s']:.2f}**")
+    if rows and rows[0]["data_proxy"]:
+        lines += ["", "Data: the offline proxy corpora of `prepare-data`."]
     return "\n".join(lines)
-
-
-def write_section(text: str) -> None:
-    old = RESULTS.read_text() if RESULTS.is_file() else "# Benchmark results\n\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    from harness.atomic import atomic_file
-
-    with atomic_file(RESULTS, encoding="utf-8") as fh:
-        fh.write(new)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", nargs="+", default=["code", "summarization"], choices=["code", "summarization"])
+    parser.add_argument("--tasks", nargs="+", default=["summarization", "code"], choices=["code", "summarization"])
+    parser.add_argument("--steps", type=int, help="optimizer steps per run (default: the recipe's own)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/RESULTS.md alone")
     args = parser.parse_args()
     from harness import logs
 
     logs.setup(logging.INFO)
-    with tempfile.TemporaryDirectory(prefix="train_embedded.") as scratch:
-        rows = [measure(t, Path(scratch)) for t in args.tasks]
+    where = machine()
+    saved = os.environ.get("OMP_NUM_THREADS")
+    try:
+        with tempfile.TemporaryDirectory(prefix="train_embedded.") as scratch:
+            rows = [measure(t, Path(scratch), threads, args.steps) for t in args.tasks for threads in ("1", "all")]
+    finally:
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
     for r in rows:
         print(json.dumps(r))
-    text = markdown(rows, "python benchmarks/train_embedded.py " + " ".join(sys.argv[1:]))
+    text = markdown(rows, ".venv/bin/python benchmarks/train_embedded.py " + " ".join(sys.argv[1:]), where)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
     return 0
 
 

@@ -54,7 +54,7 @@ def main() -> None:
         st.warning(f"{path} holds no results yet. Run `lorabench eval`.")
         return
     frame["system"] = frame.apply(system, axis=1)
-    st.caption(f"{path} · {len(index)} cells · 95% bootstrap CIs · * = p < 0.05, paired sign-flip test vs the same base on the same documents")
+    st.caption(f"{path} · {len(index)} cells · 95% bootstrap CIs · * = p < 0.05 vs the same base on the same documents (paired sign-flip test; paired bootstrap for BLEU/CodeBLEU)")
     for label in sorted(set(frame["data"]) - {""}):
         if "proxy" in label:
             st.warning(f"Proxy data, not the benchmark: {label}")

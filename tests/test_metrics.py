@@ -103,7 +103,9 @@ def test_codebleu_ranks_and_survives_empty_predictions():
     close = "def add(x, y):\n    s = x + y\n    return s\n"
     far = "print('hello')\n"
     assert 1.0 > metrics_code.corpus_codebleu([(CODE, close)]) > metrics_code.corpus_codebleu([(CODE, far)])
-    assert 0.0 <= metrics_code.corpus_codebleu([(CODE, "")]) < 0.5
+    assert metrics_code.corpus_codebleu([(CODE, "")]) == 0.0
+    # No code at all scores nothing (the package alone gives 0.25: k4black/codebleu#59).
+    assert metrics_code.corpus_codebleu([(CODE, "The function returns the value.")]) == 0.0
 
 
 # --- BERTScore -------------------------------------------------------------------------------
@@ -164,3 +166,82 @@ def test_api_lists_every_metric_with_a_direction():
             assert metric.kind in ("mean", "corpus", "label")
             assert metric.higher_is_better is True
     assert api.aggregate("humaneval", "pass@1", [1.0, 0.0, 0.5]) == pytest.approx(0.5)
+
+
+# --- corpus metrics from per-document sufficient statistics ----------------------------------
+
+CODE_PAIRS = [
+    (CODE, "def add(x, y):\n    s = x + y\n    return s\n"),  # renamed variables
+    (CODE, CODE),  # identical
+    (CODE, ""),  # empty prediction: scored as `pass`
+    (CODE, "The function returns the sum of its two arguments."),  # prose, no code
+    (
+        "def mean(xs):\n    \"\"\"Average of xs.\"\"\"\n    # guard against empty input\n    if not xs:\n        return 0.0\n    return sum(xs) / len(xs)\n",
+        "def mean(xs):\n    '''Return the mean.'''\n    total = 0\n    for x in xs:  # accumulate\n        total += x\n    return total / len(xs)\n",
+    ),  # comments and docstrings on both sides
+    ("def is_even(n):\n    return n % 2 == 0\n", "def is_even(n) return n % 2 == 0\n"),  # syntax error
+    ("print('hello')\n", "print('hello world')\n"),  # reference without data flow
+    (
+        "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, x):\n        self.items.append(x)\n",
+        "class Stack:\n    def __init__(self):\n        self.items = list()\n    def push(self, item):\n        self.items.append(item)\n",
+    ),
+]
+RESAMPLES = [[0, 0, 0], [2, 3, 3], [6], [6, 6, 3], [4, 4, 1, 7, 5, 5, 0, 2], [1, 2, 3, 4, 5, 6, 7, 0]]
+
+
+def _split(pairs):
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _scored_subsets(n):
+    """The whole corpus, each document alone (corpus-level zero cases) and resamples with repeats."""
+    return [list(range(n)), *([i] for i in range(n)), *RESAMPLES]
+
+
+def test_codebleu_from_stats_equals_the_package_on_any_resample():
+    refs, preds = _split(CODE_PAIRS)
+    rows = metrics_code.codebleu_stats(refs, preds)
+    assert rows.shape == (len(CODE_PAIRS), metrics_code.CODEBLEU_STATS)
+    for idx in _scored_subsets(len(CODE_PAIRS)):
+        expected = metrics_code.codebleu_scores([refs[i] for i in idx], [preds[i] for i in idx])
+        got = metrics_code.codebleu_scores_from_stats(rows[idx].sum(axis=0))
+        assert got == pytest.approx(expected, abs=1e-9), idx
+        assert metrics_code.codebleu_from_stats(rows[idx].sum(axis=0)) == pytest.approx(expected["codebleu"], abs=1e-9)
+
+
+def test_codebleu_stats_of_no_documents():
+    rows = metrics_code.codebleu_stats([], [])
+    assert rows.shape == (0, metrics_code.CODEBLEU_STATS)
+    assert math.isnan(metrics_code.codebleu_from_stats(rows.sum(axis=0)))
+
+
+TEXT_PAIRS = [
+    (REF, HYP),
+    (REF, REF),
+    (REF, ""),
+    (REF, "completely unrelated words here"),
+    ("We study the dipole interaction of trapped ions in a Penning trap.", "We study trapped ions and their dipole interaction."),
+    ("A new method for summarising long articles, tested on arXiv.", "A method for summarizing long scientific articles."),
+]
+
+
+def test_bleu_from_stats_equals_sacrebleu_on_any_resample():
+    refs, preds = _split(TEXT_PAIRS)
+    rows = metrics_text.bleu_stats(refs, preds)
+    assert rows.shape == (len(TEXT_PAIRS), 10)
+    subsets = [list(range(len(TEXT_PAIRS))), *([i] for i in range(len(TEXT_PAIRS))), [0, 0, 1], [2, 2], [3, 5, 5, 4], [4, 1, 1, 0, 2, 3]]
+    for idx in subsets:
+        expected = metrics_text.corpus_bleu([TEXT_PAIRS[i] for i in idx])
+        assert metrics_text.bleu_from_stats(rows[idx].sum(axis=0)) == pytest.approx(expected, abs=1e-9), idx
+
+
+def test_api_corpus_stats_agree_with_aggregate():
+    text_items = [list(p) for p in TEXT_PAIRS]
+    code_items = [list(p) for p in CODE_PAIRS]
+    for task, metric, items in (("arxiv_sum", "bleu", text_items), ("code_instruct", "bleu", code_items), ("code_instruct", "codebleu", code_items)):
+        rows = api.corpus_stats(task, metric, items)
+        for idx in ([*range(len(items))], [0, 0, 2], [len(items) - 1]):
+            expected = api.aggregate(task, metric, [items[i] for i in idx])
+            assert api.from_stats(task, metric, rows[idx].sum(axis=0)) == pytest.approx(expected, abs=1e-9), (task, metric, idx)
+    with pytest.raises(ValueError, match="not a corpus metric"):
+        api.corpus_stats("arxiv_sum", "rouge1", [0.5])

@@ -27,6 +27,8 @@ CPU_FORCED = {
     "bf16", "fp16", "tf32", "attn_implementation", "optimizer",  # no CUDA
     "lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel",  # CUDA kernels
     "sequence_len", "micro_batch_size", "gradient_accumulation_steps", "max_steps",  # 2 cores
+    "gradient_checkpointing",  # a 135M model's activations are small: recomputing them only costs time
+    "learning_rate",  # 2e-4 is QLoRA's rate for 7B+; the 135M model needs 1e-3 to move in 20 steps
     "test_datasets", "evals_per_epoch", "eval_steps", "saves_per_epoch", "save_total_limit", "save_strategy",
 }
 
@@ -37,6 +39,11 @@ def ids(rs):
 
 def test_written_recipes_match_their_layers():
     assert recipes.render_all(write=False) == [], "run `python -m harness.train.recipes render`"
+
+
+def test_shipped_recipes_are_pristine():
+    # `lorabench train` skips re-validating a pristine shipped recipe (test_full_cli_load did).
+    assert all(recipes.is_pristine(r) for r in ALL)
 
 
 def test_every_config_file_is_a_known_recipe():
@@ -114,7 +121,9 @@ def test_full_cli_load(recipe, loaded_cfgs, lorabench_home):
     assert cfg.adapter == "qlora" and cfg.load_in_4bit is True
     assert cfg.bnb_config_kwargs == {"bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True}
     assert cfg.lora_target_linear is True
-    assert (cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.learning_rate) == (16, 32, 0.05, 0.0002)
+    assert (cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout) == (16, 32, 0.05)
+    # QLoRA's 2e-4 for 7B/8B bases; the 135M embedded model needs 1e-3 to move in a few steps.
+    assert cfg.learning_rate == (0.001 if recipe.base == "smollm2-135m-instruct" else 0.0002)
     assert cfg.lr_scheduler == "cosine" and cfg.warmup_ratio == 0.03
 
     # Reads the chat JSONL of prepare-data, on the base's own chat template; paths expanded.
@@ -135,6 +144,7 @@ def test_full_cli_load(recipe, loaded_cfgs, lorabench_home):
         # Axolotl turns its CUDA LoRA kernels on by itself unless they are set false.
         assert not any(cfg.get(k) for k in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"))
         assert cfg.max_steps and cfg.max_steps <= 20
+        assert cfg.gradient_checkpointing is False  # small activations; recomputing cost a third of a step
     else:
         assert cfg.base_model in ("mistralai/Mistral-7B-Instruct-v0.3", "meta-llama/Meta-Llama-3-8B-Instruct")
         assert cfg.bf16 is True and cfg.attn_implementation == "flash_attention_2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 
 import numpy as np
@@ -62,3 +63,70 @@ def test_small_samples_get_the_exact_permutation_p_value():
 def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match="equal"):
         stats.paired_test([1, 2], [1])
+
+
+# --- corpus statistics: resampling sufficient statistics -------------------------------------
+
+def _ratio(items):
+    """A corpus statistic of the BLEU kind: a ratio of pooled counts, not a mean of ratios."""
+    return sum(i[0] for i in items) / sum(i[1] for i in items)
+
+
+def _ratio_rows(n, seed):
+    rng = np.random.default_rng(seed)
+    den = rng.integers(5, 40, n)
+    return np.column_stack([rng.integers(0, den + 1), den]).astype(float)
+
+
+def _combine(summed):
+    return summed[0] / summed[1]
+
+
+def test_stats_bootstrap_is_the_item_bootstrap():
+    rows = _ratio_rows(23, 4)
+    items = [tuple(r) for r in rows]
+    for seed in (0, 7):
+        generic = stats.bootstrap_ci_of(items, _ratio, resamples=500, seed=seed)
+        fast = stats.bootstrap_ci_stats(rows, _combine, resamples=500, seed=seed)
+        assert fast.n == generic.n
+        assert (fast.mean, fast.low, fast.high) == pytest.approx((generic.mean, generic.low, generic.high), abs=1e-12)
+
+
+def test_stats_paired_bootstrap_is_the_item_paired_bootstrap():
+    a, b = _ratio_rows(19, 5), _ratio_rows(19, 6)
+    b[:, 1] = a[:, 1]  # same documents, so the same n-gram totals
+    generic = stats.paired_bootstrap([tuple(r) for r in a], [tuple(r) for r in b], _ratio, resamples=400, seed=3)
+    fast = stats.paired_bootstrap_stats(a, b, _combine, resamples=400, seed=3)
+    assert fast.p_value == generic.p_value and fast.n == generic.n
+    assert (fast.delta, fast.low, fast.high) == pytest.approx((generic.delta, generic.low, generic.high), abs=1e-12)
+
+
+def test_stats_bootstrap_of_corpus_bleu_matches_rescoring():
+    from harness.evaluation import api
+
+    base = [["the cat sat on a mat", "the cat sat on the mat"], ["a quick brown fox jumps", "the quick fox jumps"],
+            ["we study trapped ions", "we study ions"], ["summaries of long articles", "long article summaries"],
+            ["the model is trained on code", "the model learns code"], ["results improve with more data", "more data helps"]]
+    adapter = [[r, r if i % 2 else p + " too"] for i, (r, p) in enumerate(base)]
+    score = lambda items: api.aggregate("arxiv_sum", "bleu", items)
+    combine = lambda summed: api.from_stats("arxiv_sum", "bleu", summed)
+    rows_a, rows_b = api.corpus_stats("arxiv_sum", "bleu", adapter), api.corpus_stats("arxiv_sum", "bleu", base)
+    generic = stats.paired_bootstrap(adapter, base, score, resamples=200, seed=1)
+    fast = stats.paired_bootstrap_stats(rows_a, rows_b, combine, resamples=200, seed=1)
+    assert fast.p_value == generic.p_value
+    assert (fast.delta, fast.low, fast.high) == pytest.approx((generic.delta, generic.low, generic.high), abs=1e-9)
+    ci, ci_fast = stats.bootstrap_ci_of(base, score, resamples=200), stats.bootstrap_ci_stats(rows_b, combine, resamples=200)
+    assert (ci_fast.mean, ci_fast.low, ci_fast.high) == pytest.approx((ci.mean, ci.low, ci.high), abs=1e-9)
+
+
+def test_stats_bootstrap_identical_systems_and_defaults():
+    rows = _ratio_rows(30, 8)
+    res = stats.paired_bootstrap_stats(rows, rows.copy(), _combine)
+    assert res.delta == 0 and res.low == res.high == 0 and res.p_value == 1.0 and not res.significant
+    # Cheap now, so corpus metrics get as many resamples as means do.
+    for f in (stats.bootstrap_ci_stats, stats.paired_bootstrap_stats):
+        assert inspect.signature(f).parameters["resamples"].default == stats.DEFAULT_RESAMPLES
+    with pytest.raises(ValueError, match="equal shapes"):
+        stats.paired_bootstrap_stats(rows, rows[:-1], _combine)
+    with pytest.raises(ValueError, match="non-empty"):
+        stats.bootstrap_ci_stats(np.zeros((0, 2)), _combine)

@@ -150,3 +150,13 @@ def test_existing_adapter_is_not_overwritten(trained):
 
     with pytest.raises(LorabenchError, match="already exists: pass --force"):
         train("code", "smollm2-135m-instruct", max_steps=1)
+
+
+def test_one_process_runs_axolotl_without_a_launcher(tmp_path):
+    from harness.train import runner
+
+    cfg = tmp_path / "c.yml"
+    assert runner.command(cfg)[1:] == ["-m", "axolotl.cli.train", str(cfg)]
+    for kwargs in ({"num_processes": 2}, {"distributed": True}):
+        cmd = runner.command(cfg, **kwargs)
+        assert "launch" in cmd and cmd[-3:] == ["-m", "axolotl.cli.train", str(cfg)], kwargs

@@ -10,7 +10,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "leaderboard",
         help="print the leaderboard; export Markdown/CSV; or open the Streamlit page",
-        description="Read the results database and print every cell's metrics with 95%% bootstrap CIs "
+        description="Read the results database and print every cell's metrics with 95% bootstrap CIs "
         "and, for each adapter, its delta against its own base on the same documents with a paired "
         "permutation-test p-value. Cells that are not comparable (other data slice, limit, "
         "generation or metric settings) are never compared. Writes only the files you ask for.",

@@ -6,13 +6,17 @@
     api.result_value(results, "humaneval", "pass@1")               # the task score
     api.per_sample(results["samples"]["humaneval"], "pass@1")      # {doc_id: per-problem value}
     api.aggregate("arxiv_sum", "bleu", items)                      # recompute from sample items
+    rows = api.corpus_stats("arxiv_sum", "bleu", items)             # per-document counts, once
+    api.from_stats("arxiv_sum", "bleu", rows.sum(axis=0))          # == aggregate(..., items)
 
 Per-sample values (lm-eval's `samples[task][i][metric]`, also in `--log_samples` JSONL files):
 - kind "mean": a float per document; the task score is their mean, so bootstrap the mean over
   documents. For humaneval a document is a problem and its value is that problem's unbiased
   pass@k from its n samples: resample problems, not samples.
 - kind "corpus": the item is [reference, prediction]; the score is a corpus statistic
-  (BLEU/CodeBLEU pool n-gram counts), so resample documents and call `aggregate` on the pairs.
+  (BLEU/CodeBLEU pool n-gram counts), so resample documents and recompute it. `corpus_stats`
+  turns the items into one row of additive counts per document and `from_stats` scores any sum of
+  rows, so a resample is a sum of rows (`stats.bootstrap_ci_stats`) rather than a re-scoring.
 - kind "label": not a score (`bertscore_backbone`): the setting the scores were made with; two
   runs are comparable on `bertscore_f1` only when their labels are equal.
 Paired tests (adapter vs base) pair documents by `doc_id` and should check `doc_hash` agrees.
@@ -110,3 +114,27 @@ def aggregate(task: str, metric: str, items: Sequence[Any]) -> Any:
         return t.corpus_codebleu(items) if metric == "codebleu" else t.corpus_bleu(items)
     items = [float(x) for x in items]
     return sum(items) / len(items) if items else float("nan")
+
+
+def corpus_stats(task: str, metric: str, items: Sequence[Any]):
+    """Per-document sufficient statistics (numpy array, one row per [reference, prediction] item)
+    of a corpus metric: `from_stats` of the sum of any rows is `aggregate` of those items."""
+    to_stats, _ = _corpus_functions(task, metric)
+    return to_stats([item[0] for item in items], [item[1] for item in items])
+
+
+def from_stats(task: str, metric: str, summed: Sequence[float]) -> float:
+    """The corpus score of the documents whose `corpus_stats` rows sum to `summed`."""
+    _, score = _corpus_functions(task, metric)
+    return score(summed)
+
+
+def _corpus_functions(task: str, metric: str):
+    from harness.evaluation import metrics_code, metrics_text
+
+    if METRICS[task][metric].kind != "corpus":
+        raise ValueError(f"{task} {metric} is not a corpus metric: it has no sufficient statistics")
+    # The same dispatch as `aggregate` (tasks.corpus_codebleu / tasks.corpus_bleu).
+    if metric == "codebleu":
+        return metrics_code.codebleu_stats, metrics_code.codebleu_from_stats
+    return metrics_text.bleu_stats, metrics_text.bleu_from_stats

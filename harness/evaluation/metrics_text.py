@@ -3,8 +3,9 @@
 Scales: BLEU is 0..100 (sacrebleu's convention), ROUGE and BERTScore are 0..1.
 
 - BLEU is a corpus metric (n-gram counts are pooled before the geometric mean), so its per-sample
-  item is the (reference, prediction) pair and `corpus_bleu` is its aggregation; to bootstrap it,
-  resample pairs and call `corpus_bleu` again.
+  item is the (reference, prediction) pair and `corpus_bleu` is its aggregation. To bootstrap it,
+  take sacrebleu's per-sentence statistics once (`bleu_stats`), sum the rows of each resample and
+  score the sum with `bleu_from_stats` (what sacrebleu's own paired tests do).
 - ROUGE: F-measure per sample with the Porter stemmer (`rougeL` is the sentence-level LCS), mean
   over samples.
 - BERTScore F1 per sample, mean over samples, without baseline rescaling. Its backbone is a setting,
@@ -50,6 +51,36 @@ def corpus_bleu(pairs: Sequence[tuple[str, str] | list[str]]) -> float:
     refs = [str(p[0]) for p in pairs]
     preds = [str(p[1]) for p in pairs]
     return float(sacrebleu.corpus_bleu(preds, [refs]).score)
+
+
+@functools.cache
+def _bleu():
+    """The BLEU that `sacrebleu.corpus_bleu` builds with its defaults (13a tokenizer, exp smoothing)."""
+    from sacrebleu.metrics import BLEU
+
+    return BLEU(lowercase=False, force=False, tokenize=BLEU.TOKENIZER_DEFAULT, smooth_method="exp", smooth_value=None, effective_order=False)
+
+
+def bleu_stats(references: Sequence[str], predictions: Sequence[str]):
+    """sacrebleu's per-sentence BLEU statistics (numpy int array, n_docs x 10): hypothesis length,
+    reference length, matches and totals for 1..4-grams. Rows add over sentences."""
+    import numpy as np
+
+    if len(references) != len(predictions):
+        raise ValueError("references and predictions differ in length")
+    bleu = _bleu()
+    width = 2 + 2 * bleu.max_ngram_order
+    if not references:
+        return np.zeros((0, width), dtype=np.int64)
+    rows = bleu._extract_corpus_statistics([str(p) for p in predictions], [[str(r) for r in references]])
+    return np.array(rows, dtype=np.int64).reshape(len(rows), width)
+
+
+def bleu_from_stats(summed) -> float:
+    """Corpus BLEU (0..100) of the sentences whose `bleu_stats` rows sum to `summed`."""
+    # sacrebleu's own aggregation step (BLEU._aggregate_and_compute), on plain ints so that
+    # nothing depends on numpy's integer semantics.
+    return float(_bleu()._compute_score_from_stats([int(x) for x in summed]).score)
 
 
 def sentence_bleu(reference: str, prediction: str) -> float:

@@ -238,7 +238,9 @@ def _metrics(results: dict, task_name: str, samples: list[Sample]) -> list[Metri
                 ci = stats.bootstrap_ci(per)
                 low, high = ci.low, ci.high
         elif per and task_name in api.METRICS and metric in api.METRICS[task_name]:
-            ci = stats.bootstrap_ci_of(per, lambda items: api.aggregate(task_name, metric, items))
+            # Corpus metric: per-document counts once, then each resample is a sum of rows.
+            rows = api.corpus_stats(task_name, metric, per)
+            ci = stats.bootstrap_ci_stats(rows, lambda summed: api.from_stats(task_name, metric, summed))
             low, high = ci.low, ci.high
         out.append(Metric(metric, float(value), low, high, len(per) or len(samples), hib.get(metric)))
     return out

@@ -7,6 +7,7 @@ such a partner get no delta: they are never compared across keys.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 from harness.results import stats
@@ -64,13 +65,15 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
 
 
 def _paired(task: str, metric: str, a: list, b: list):
-    """Sign-flip test for per-document scores; paired bootstrap for corpus metrics' items."""
+    """Sign-flip test for per-document scores; paired bootstrap over per-document sufficient
+    statistics for corpus metrics' [reference, prediction] items."""
     if all(_is_number(x) for x in a + b):
         return stats.paired_test(a, b)
     from harness.evaluation import api
 
     if task in api.METRICS and metric in api.METRICS[task] and api.METRICS[task][metric].kind == "corpus":
-        return stats.paired_bootstrap(a, b, lambda items: api.aggregate(task, metric, items))
+        combine = functools.partial(api.from_stats, task, metric)
+        return stats.paired_bootstrap_stats(api.corpus_stats(task, metric, a), api.corpus_stats(task, metric, b), combine)
     return None
 
 

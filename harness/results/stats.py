@@ -6,6 +6,10 @@
   for comparing two systems on one test set, cf. Dror et al. 2018, "The Hitchhiker's Guide to
   Testing Statistical Significance in NLP"). With n <= 16 pairs every sign pattern is enumerated,
   so the p-value is exact.
+- Corpus statistics (BLEU, CodeBLEU) are not means: `bootstrap_ci_stats` / `paired_bootstrap_stats`
+  resample documents and recompute the statistic from summed per-document sufficient statistics
+  (paired: Koehn 2004, "Statistical Significance Tests for Machine Translation Evaluation").
+  `bootstrap_ci_of` / `paired_bootstrap` do the same by re-scoring the items of every resample.
 All resampling is seeded: the same scores give the same intervals and p-values.
 """
 
@@ -81,7 +85,9 @@ def _sign_flip_p(d: np.ndarray, resamples: int, seed: int) -> float:
     return float((np.sum(flipped >= observed - 1e-12) + 1) / (resamples + 1))
 
 
-CORPUS_RESAMPLES = 300  # corpus metrics (BLEU, CodeBLEU) recompute the statistic per resample
+# The generic corpus bootstrap below re-scores every resample, hence fewer resamples; the
+# statistics path (`bootstrap_ci_stats`, `paired_bootstrap_stats`) is cheap and uses the default.
+CORPUS_RESAMPLES = 300
 
 
 def bootstrap_ci_of(items: list, statistic, *, resamples: int = CORPUS_RESAMPLES, alpha: float = ALPHA, seed: int = 0) -> Interval:
@@ -89,10 +95,8 @@ def bootstrap_ci_of(items: list, statistic, *, resamples: int = CORPUS_RESAMPLES
     if not items:
         raise ValueError("no items to bootstrap")
     value = float(statistic(items))
-    rng = np.random.default_rng(seed)
-    draws = [float(statistic([items[i] for i in rng.integers(0, len(items), len(items))])) for _ in range(resamples)]
-    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-    return Interval(value, float(low), float(high), len(items))
+    draws = [float(statistic([items[i] for i in idx])) for idx in _draws(len(items), resamples, seed)]
+    return _interval(value, np.asarray(draws), alpha, len(items))
 
 
 def paired_bootstrap(adapter_items: list, base_items: list, statistic, *, resamples: int = CORPUS_RESAMPLES, alpha: float = ALPHA, seed: int = 0) -> PairedResult:
@@ -105,15 +109,74 @@ def paired_bootstrap(adapter_items: list, base_items: list, statistic, *, resamp
         raise ValueError(f"paired items need equal, non-empty lengths (got {len(adapter_items)} and {len(base_items)})")
     n = len(adapter_items)
     delta = float(statistic(adapter_items)) - float(statistic(base_items))
+    deltas = [
+        float(statistic([adapter_items[i] for i in idx])) - float(statistic([base_items[i] for i in idx]))
+        for idx in _draws(n, resamples, seed)
+    ]
+    return _paired_result(delta, np.asarray(deltas), alpha, n)
+
+
+def bootstrap_ci_stats(rows, combine, *, resamples: int = DEFAULT_RESAMPLES, alpha: float = ALPHA, seed: int = 0) -> Interval:
+    """`bootstrap_ci_of` for a corpus statistic given as per-document sufficient statistics.
+
+    `rows[i]` holds document i's additive counts and `combine(summed_row)` is the statistic of the
+    documents whose rows were summed. The resamples are the same draws as `bootstrap_ci_of`'s for
+    the same seed, so both give the same interval; here a resample costs one weighted row sum.
+    """
+    x = _stats_rows(rows)
+    value = float(combine(x.sum(axis=0)))
+    draws = _combine_each(_resample_counts(len(x), resamples, seed) @ x, combine)
+    return _interval(value, draws, alpha, len(x))
+
+
+def paired_bootstrap_stats(adapter_rows, base_rows, combine, *, resamples: int = DEFAULT_RESAMPLES, alpha: float = ALPHA, seed: int = 0) -> PairedResult:
+    """`paired_bootstrap` over per-document sufficient statistics (see `bootstrap_ci_stats`):
+    both systems' rows are resampled with the same document draws; same p-value rule."""
+    a, b = _stats_rows(adapter_rows), _stats_rows(base_rows)
+    if a.shape != b.shape:
+        raise ValueError(f"paired statistics need equal shapes (got {a.shape} and {b.shape})")
+    counts = _resample_counts(len(a), resamples, seed)
+    delta = float(combine(a.sum(axis=0))) - float(combine(b.sum(axis=0)))
+    deltas = _combine_each(counts @ a, combine) - _combine_each(counts @ b, combine)
+    return _paired_result(delta, deltas, alpha, len(a))
+
+
+def _draws(n: int, resamples: int, seed: int):
+    """Document indices of each resample, one generator call per resample: the stream that both
+    the item and the statistics paths consume, so equal seeds give equal resamples."""
     rng = np.random.default_rng(seed)
-    deltas = []
-    for _ in range(resamples):
-        idx = rng.integers(0, n, n)
-        deltas.append(float(statistic([adapter_items[i] for i in idx])) - float(statistic([base_items[i] for i in idx])))
-    d = np.asarray(deltas)
-    low, high = np.quantile(d, [alpha / 2, 1 - alpha / 2])
-    if delta == 0 and not np.any(d):
+    return (rng.integers(0, n, n) for _ in range(resamples))
+
+
+def _resample_counts(n: int, resamples: int, seed: int) -> np.ndarray:
+    """(resamples x n): how often each document is drawn in each resample of `_draws`."""
+    counts = np.zeros((resamples, n))
+    for r, idx in enumerate(_draws(n, resamples, seed)):
+        counts[r] = np.bincount(idx, minlength=n)
+    return counts
+
+
+def _stats_rows(rows) -> np.ndarray:
+    x = np.asarray(rows, dtype=float)
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"need a non-empty (documents x statistics) array, got shape {x.shape}")
+    return x
+
+
+def _combine_each(sums: np.ndarray, combine) -> np.ndarray:
+    return np.fromiter((float(combine(row)) for row in sums), dtype=float, count=len(sums))
+
+
+def _interval(value: float, draws: np.ndarray, alpha: float, n: int) -> Interval:
+    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+    return Interval(value, float(low), float(high), n)
+
+
+def _paired_result(delta: float, deltas: np.ndarray, alpha: float, n: int) -> PairedResult:
+    """Percentile interval of the resampled deltas and Koehn's two-sided p-value (see `paired_bootstrap`)."""
+    low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
+    if delta == 0 and not np.any(deltas):
         p = 1.0
     else:
-        p = min(1.0, 2 * (min(np.sum(d <= 0), np.sum(d >= 0)) + 1) / (resamples + 1))
+        p = min(1.0, 2 * (min(np.sum(deltas <= 0), np.sum(deltas >= 0)) + 1) / (len(deltas) + 1))
     return PairedResult(delta, float(low), float(high), float(p), n)

@@ -9,6 +9,11 @@ from pathlib import Path
 from harness.atomic import atomic_file
 from harness.results.compare import Row
 
+FOOTNOTE = (
+    "p < 0.05 vs the same base on the same documents: paired sign-flip permutation test for "
+    "per-document scores, paired bootstrap for corpus BLEU/CodeBLEU"
+)
+
 COLUMNS = ["task", "base", "adapter", "metric", "value", "95% CI", "n", "delta vs base", "delta 95% CI", "p", "data"]
 
 
@@ -44,13 +49,13 @@ def terminal(rows: list[Row]) -> str:
     widths = [max(len(line[i]) for line in body) for i in range(len(COLUMNS))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in body]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines) + "\n\n* p < 0.05, paired sign-flip permutation test vs the same base on the same documents\n"
+    return "\n".join(lines) + "\n\n* " + FOOTNOTE + "\n"
 
 
 def markdown(rows: list[Row]) -> str:
     out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in cells(r)) + " |" for r in rows]
-    return "\n".join(out) + "\n\n\\* p < 0.05, paired sign-flip permutation test vs the same base on the same documents\n"
+    return "\n".join(out) + "\n\n\\* " + FOOTNOTE + "\n"
 
 
 def to_csv(rows: list[Row]) -> str:

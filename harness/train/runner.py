@@ -29,7 +29,7 @@ _DROPPED = re.compile(r"Dropped (\d+) (sequences outside valid range|long sample
 _ERROR = re.compile(r"^\s*(\w+(Error|Exception)|RuntimeError|CUDA out of memory)\b.*")
 
 
-def axolotl_env(*, cpu: bool, base: dict | None = None) -> dict:
+def axolotl_env(*, base: dict | None = None) -> dict:
     """The environment Axolotl needs here: offline-safe, no trackers, the venv's scripts on PATH."""
     env = dict(os.environ if base is None else base)
     bindir = str(Path(sys.executable).parent)
@@ -37,9 +37,10 @@ def axolotl_env(*, cpu: bool, base: dict | None = None) -> dict:
     env.setdefault("WANDB_MODE", "disabled")
     env.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if cpu:
-        # Two threads on two cores made step times erratic (7 s to 147 s for the same step).
-        env["OMP_NUM_THREADS"] = "1"
+    # Threads: the user's OMP_NUM_THREADS when set, else torch's default (all physical cores). On
+    # an idle 2-core machine two threads ran steps faster than one ("Embedded training" in
+    # benchmarks/RESULTS.md); on a machine busy with other work they contend (one step took 7 s to
+    # 147 s), and OMP_NUM_THREADS=1 is the steadier choice there.
     from harness import hub
 
     if not hub.hub_reachable():
@@ -48,9 +49,12 @@ def axolotl_env(*, cpu: bool, base: dict | None = None) -> dict:
     return env
 
 
-def command(config: Path, *, num_processes: int = 1, ray: bool = False) -> list[str]:
-    if ray:
-        # Ray Train places the workers itself; the driver is a plain process on the head node.
+def command(config: Path, *, num_processes: int = 1, ray: bool = False, distributed: bool = False) -> list[str]:
+    """Axolotl's documented entry point. One process without DeepSpeed/FSDP needs no launcher:
+    `python -m axolotl.cli.train` is what `accelerate launch` would run, minus ~14 s of its own
+    start-up on 2 cores (measured: 25 s vs 39 s to a config error)."""
+    if ray or (num_processes == 1 and not distributed):
+        # (Ray Train places its workers itself: its driver is a plain process on the head node.)
         return [sys.executable, "-m", "axolotl.cli.train", str(config)]
     accelerate = Path(sys.executable).parent / "accelerate"
     launcher = [str(accelerate)] if accelerate.exists() else [sys.executable, "-m", "accelerate.commands.launch"]
@@ -125,12 +129,19 @@ class LogFollower:
 
 
 def run(
-    config: Path, *, log_path: Path, total_steps: int | None, cpu: bool, num_processes: int = 1, ray: bool = False, progress: bool = True
+    config: Path,
+    *,
+    log_path: Path,
+    total_steps: int | None,
+    num_processes: int = 1,
+    ray: bool = False,
+    distributed: bool = False,
+    progress: bool = True,
 ) -> RunResult:
     """Run Axolotl on `config`; return what it reported. Raises a one-line error if it fails."""
     from tqdm import tqdm
 
-    cmd = command(config, num_processes=num_processes, ray=ray)
+    cmd = command(config, num_processes=num_processes, ray=ray, distributed=distributed)
     log.info("running: %s", " ".join(cmd))
     log.info("Axolotl's full output: %s", log_path)
     start = time.monotonic()
@@ -148,7 +159,7 @@ def run(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as logf:
         logf.write("$ " + " ".join(cmd) + "\n")
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=axolotl_env(cpu=cpu), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=axolotl_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             assert proc.stdout is not None
             while chunk := proc.stdout.read1(65536):
