@@ -99,6 +99,9 @@ def results_db(eval_data, embedded_model, random_adapter, tmp_path_factory) -> P
     db = tmp_path_factory.mktemp("results") / "results.sqlite"
     from harness.matrix.run import EvalSettings, run_matrix
 
+    # Tests run between `eval_data` and this fixture may have re-prepared the same data sets with
+    # other parameters: the cells must be made on the eval data that the matrix tests restore.
+    prepare_eval_data()
     run_matrix(["smollm2-135m-instruct"], [str(random_adapter)], EvalSettings(tasks=TASKS, limit=2, gen_kwargs=GEN, db=db))
     return db
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import math
 import os
@@ -44,6 +45,13 @@ def eval_data(embedded_model, lorabench_home):
             {"id": "c1", "prompt": "Write a function `add(a, b)` that returns a + b.", "reference": "def add(a, b):\n    return a + b\n", "unit_tests": ["assert add(1, 2) == 3"], "test_imports": []},
             {"id": "c2", "prompt": "Write a function `neg(x)` that returns -x.", "reference": "def neg(x):\n    return -x\n", "unit_tests": ["assert neg(1) == -1"], "test_imports": []},
         ])
+        # A manifest that says what these files are: a later prepare_dataset (other tests share this
+        # home) sees other parameters and rebuilds the data instead of trusting these rows.
+        for name in ("arxiv", "code"):
+            rows = (data / name / "eval" / "test.jsonl").read_bytes()
+            manifest = {"params": {"hand-made test rows": name}, "source": {"label": "hand-made test rows"},
+                        "proxy": False, "content_sha256": hashlib.sha256(rows).hexdigest()}
+            (data / name / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return lorabench_home / "data"
 
 

@@ -12,7 +12,8 @@ the interpreter's site-packages to sys.path itself (without running .pth files).
        caller's timeout) it SIGKILLs the program first and still reaps it.
   program process (PID 1 of the new PID namespace when there is one)
     4. mounts a private /proc (only the sandbox's own processes are visible), a small tmpfs on
-       /tmp, /var/tmp and /dev/shm, and binds its work directory back in;
+       /tmp, /var/tmp and /dev/shm, and binds back in what lived there and is needed: its work
+       directory and any import path (a checkout or virtual environment under /tmp);
     5. drops to an unprivileged uid/gid when root, sets no_new_privs and a parent-death SIGKILL;
     6. sets resource limits (CPU, address space, processes, file size, open files, no core);
     7. runs program.py as __main__; only if it returns normally does it write the nonce to the
@@ -107,18 +108,20 @@ def _private_mounts(cfg, achieved):
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         achieved.append("proc")
     box = os.getcwd()
-    box_fd = os.open(box, os.O_PATH | os.O_DIRECTORY)
-    covered = False
-    for tmp in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.path.isdir(tmp) and not os.path.islink(tmp):
-            _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['tmpfs_mb']}m,mode=1777")
-            covered = covered or box.startswith(tmp.rstrip("/") + "/")
-    if covered:
-        # The work directory lived under a directory now covered by a tmpfs: bind it back in place.
-        os.makedirs(box, exist_ok=True)
-        _mount(f"/proc/self/fd/{box_fd}", box, None, MS_BIND)
+    tmps = [t for t in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(t) and not os.path.islink(t)]
+    # The work directory and the import paths (a checkout or virtual environment under /tmp) would
+    # vanish under the fresh tmpfs: hold each by an O_PATH descriptor and bind it back in place.
+    keep = {}
+    for path in [box, *sys.path]:
+        if path and path not in keep and os.path.isdir(path) and any(path.startswith(t + "/") for t in tmps):
+            keep[path] = os.open(path, os.O_PATH | os.O_DIRECTORY)
+    for tmp in tmps:
+        _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['tmpfs_mb']}m,mode=1777")
+    for path, fd in keep.items():
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND)
+        os.close(fd)
     os.chdir(box)
-    os.close(box_fd)
     achieved.append("tmpfs")
 
 
