@@ -23,6 +23,14 @@ def today() -> str:
     return _dt.date.today().isoformat()
 
 
+def publish(section: str, text: str, write: bool) -> int:
+    """Print a benchmark's report and, when asked, record it as the `## section` of RESULTS.md."""
+    print(text)
+    if write:
+        write_section(section, text)
+    return 0
+
+
 def write_section(section: str, text: str) -> None:
     """Replace (or add) the `## section` of RESULTS.md with `text`, atomically."""
     from harness.atomic import atomic_file

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, today, write_section  # noqa: E402
+from _common import ROOT, machine, publish, today  # noqa: E402
 
 SECTION = "Demo wall time by stage"
 
@@ -61,10 +61,7 @@ def main() -> int:
         "",
         board,
     ])
-    print(text)
-    if args.write:
-        write_section(SECTION, text)
-    return 0
+    return publish(SECTION, text, args.write)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, today, write_section  # noqa: E402
+from _common import ROOT, machine, publish, today  # noqa: E402
 
 SECTION = "Eval generation throughput"
 
@@ -106,10 +106,7 @@ def main() -> int:
         f"- **Median throughput: lorabench {tps(ours):.1f} tokens/s, stock {tps(stock):.1f} tokens/s, ratio {ratio:.2f}** "
         "(whole commands, cold start included)",
     ])
-    print(text)
-    if args.write:
-        write_section(SECTION, text)
-    return 0
+    return publish(SECTION, text, args.write)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, today, write_section  # noqa: E402
+from _common import ROOT, machine, publish, today  # noqa: E402
 
 SECTION = "Embedded training"
 log = logging.getLogger("train_embedded")
@@ -110,10 +110,7 @@ def main() -> int:
     for r in rows:
         print(json.dumps(r))
     text = markdown(rows, ".venv/bin/python benchmarks/train_embedded.py " + " ".join(sys.argv[1:]), where)
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
-    return 0
+    return publish(SECTION, text, not args.no_write)
 
 
 if __name__ == "__main__":

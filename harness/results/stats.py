@@ -8,8 +8,8 @@
   so the p-value is exact.
 - Corpus statistics (BLEU, CodeBLEU) are not means: `bootstrap_ci_stats` / `paired_bootstrap_stats`
   resample documents and recompute the statistic from summed per-document sufficient statistics
-  (paired: Koehn 2004, "Statistical Significance Tests for Machine Translation Evaluation").
-  `bootstrap_ci_of` / `paired_bootstrap` do the same by re-scoring the items of every resample.
+  (paired: Koehn 2004, "Statistical Significance Tests for Machine Translation Evaluation"),
+  which equals re-scoring the resampled documents (tests/test_stats.py checks it against that).
 All resampling is seeded: the same scores give the same intervals and p-values.
 """
 
@@ -85,43 +85,11 @@ def _sign_flip_p(d: np.ndarray, resamples: int, seed: int) -> float:
     return float((np.sum(flipped >= observed - 1e-12) + 1) / (resamples + 1))
 
 
-# The generic corpus bootstrap below re-scores every resample, hence fewer resamples; the
-# statistics path (`bootstrap_ci_stats`, `paired_bootstrap_stats`) is cheap and uses the default.
-CORPUS_RESAMPLES = 300
-
-
-def bootstrap_ci_of(items: list, statistic, *, resamples: int = CORPUS_RESAMPLES, alpha: float = ALPHA, seed: int = 0) -> Interval:
-    """Percentile bootstrap of a corpus statistic: resample documents, recompute `statistic(items)`."""
-    if not items:
-        raise ValueError("no items to bootstrap")
-    value = float(statistic(items))
-    draws = [float(statistic([items[i] for i in idx])) for idx in _draws(len(items), resamples, seed)]
-    return _interval(value, np.asarray(draws), alpha, len(items))
-
-
-def paired_bootstrap(adapter_items: list, base_items: list, statistic, *, resamples: int = CORPUS_RESAMPLES, alpha: float = ALPHA, seed: int = 0) -> PairedResult:
-    """Paired bootstrap for corpus statistics (Koehn 2004): resample documents jointly.
-
-    The p-value is two-sided: twice the smaller share of resampled deltas on either side of zero
-    (with the observed delta counted once), capped at 1.
-    """
-    if len(adapter_items) != len(base_items) or not adapter_items:
-        raise ValueError(f"paired items need equal, non-empty lengths (got {len(adapter_items)} and {len(base_items)})")
-    n = len(adapter_items)
-    delta = float(statistic(adapter_items)) - float(statistic(base_items))
-    deltas = [
-        float(statistic([adapter_items[i] for i in idx])) - float(statistic([base_items[i] for i in idx]))
-        for idx in _draws(n, resamples, seed)
-    ]
-    return _paired_result(delta, np.asarray(deltas), alpha, n)
-
-
 def bootstrap_ci_stats(rows, combine, *, resamples: int = DEFAULT_RESAMPLES, alpha: float = ALPHA, seed: int = 0) -> Interval:
-    """`bootstrap_ci_of` for a corpus statistic given as per-document sufficient statistics.
+    """Percentile bootstrap of a corpus statistic given as per-document sufficient statistics.
 
     `rows[i]` holds document i's additive counts and `combine(summed_row)` is the statistic of the
-    documents whose rows were summed. The resamples are the same draws as `bootstrap_ci_of`'s for
-    the same seed, so both give the same interval; here a resample costs one weighted row sum.
+    documents whose rows were summed; a resample costs one weighted row sum, not a re-scoring.
     """
     x = _stats_rows(rows)
     value = float(combine(x.sum(axis=0)))
@@ -130,8 +98,9 @@ def bootstrap_ci_stats(rows, combine, *, resamples: int = DEFAULT_RESAMPLES, alp
 
 
 def paired_bootstrap_stats(adapter_rows, base_rows, combine, *, resamples: int = DEFAULT_RESAMPLES, alpha: float = ALPHA, seed: int = 0) -> PairedResult:
-    """`paired_bootstrap` over per-document sufficient statistics (see `bootstrap_ci_stats`):
-    both systems' rows are resampled with the same document draws; same p-value rule."""
+    """Paired bootstrap over per-document sufficient statistics (see `bootstrap_ci_stats`): both
+    systems' rows are resampled with the same document draws. The p-value is two-sided: twice the
+    smaller share of resampled deltas on either side of zero (the observed delta counted once)."""
     a, b = _stats_rows(adapter_rows), _stats_rows(base_rows)
     if a.shape != b.shape:
         raise ValueError(f"paired statistics need equal shapes (got {a.shape} and {b.shape})")
@@ -142,8 +111,7 @@ def paired_bootstrap_stats(adapter_rows, base_rows, combine, *, resamples: int =
 
 
 def _draws(n: int, resamples: int, seed: int):
-    """Document indices of each resample, one generator call per resample: the stream that both
-    the item and the statistics paths consume, so equal seeds give equal resamples."""
+    """Document indices of each resample, one generator call per resample (seeded)."""
     rng = np.random.default_rng(seed)
     return (rng.integers(0, n, n) for _ in range(resamples))
 
@@ -173,7 +141,7 @@ def _interval(value: float, draws: np.ndarray, alpha: float, n: int) -> Interval
 
 
 def _paired_result(delta: float, deltas: np.ndarray, alpha: float, n: int) -> PairedResult:
-    """Percentile interval of the resampled deltas and Koehn's two-sided p-value (see `paired_bootstrap`)."""
+    """Percentile interval of the resampled deltas and Koehn's two-sided p-value."""
     low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
     if delta == 0 and not np.any(deltas):
         p = 1.0

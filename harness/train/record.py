@@ -17,6 +17,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from harness.results.provenance import cpu_model
+
 RECORD_FILE = "lorabench_training.json"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,7 +67,7 @@ def hardware() -> dict:
     info = {
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "memory_gib": _memory_gib(),
@@ -83,11 +85,6 @@ def hardware() -> dict:
         pass
     return info
 
-
-def _cpu_model() -> str:
-    from harness.results.provenance import cpu_model
-
-    return cpu_model()
 
 
 def _memory_gib() -> float | None:
