@@ -13,7 +13,7 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 
 def machine() -> str:
-    from harness.results.provenance import cpu_model
+    from harness.provenance import cpu_model
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return f"`nproc` = {os.cpu_count()}, CPU: {cpu_model()}, Python {platform.python_version()}, load average {load:.1f} at the start"

@@ -58,7 +58,7 @@ def run_stock(limit: int, gen: int, model: Path, work: Path, tokenizer) -> tuple
         [str(Path(sys.executable).parent / "lm_eval"), "--model", "hf", "--model_args", f"pretrained={model}", "--device", "cpu",
          "--include_path", str(ROOT / "lm_eval_tasks"), "--tasks", "humaneval_greedy", "--limit", str(limit),
          "--gen_kwargs", f"max_gen_toks={gen}", "--batch_size", "1", "--apply_chat_template", "--log_samples",
-         "--output_path", str(out)],
+         "--output_path", str(out), "--confirm_run_unsafe_code"],
         cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
     )
     wall = time.time() - started

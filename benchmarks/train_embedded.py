@@ -94,9 +94,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, help="optimizer steps per run (default: the recipe's own)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/RESULTS.md alone")
     args = parser.parse_args()
-    from harness import logs
+    from harness import console
 
-    logs.setup(logging.INFO)
+    console.setup(logging.INFO)
     where = machine()
     saved = os.environ.get("OMP_NUM_THREADS")
     try:

@@ -1,10 +1,11 @@
 """`lorabench demo`: the whole product on the embedded model, offline, top to bottom.
 
   1. prepare the embedded base (SmolLM2-135M-Instruct, converted from the shipped GGUF);
-  2. prepare the data: arXiv and code (offline proxy corpora unless --source hub), HumanEval;
-  3. train the summarization and code adapters with the embedded Axolotl recipes;
-  4. evaluate base, base+summarization and base+code on every task on a small slice;
+  2. prepare every benchmark's data (offline proxy corpora unless --source hub; HumanEval ships);
+  3. train each benchmark's adapter (summarization, code) with the embedded Axolotl recipes;
+  4. evaluate the base and base + each adapter on each benchmark's demo task, on a small slice;
   5. print the leaderboard and say how to open the page and the chat UI.
+The benchmarks, their demo tasks and adapters come from the registry (`harness.benchmarks`).
 Every stage reuses what an earlier run finished (models, data, adapters, result cells), so a rerun
 after an interruption continues where it stopped. The demo lives in $LORABENCH_HOME/demo (its own
 data, adapters and results, sharing the prepared models), so it never touches real data sets.
@@ -18,15 +19,13 @@ import logging
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from harness import paths
+from harness import benchmarks, paths
 from harness.atomic import write_json
 
 log = logging.getLogger(__name__)
-
-TASKS = ("summarization", "code")
 
 
 @dataclass
@@ -34,9 +33,12 @@ class DemoSettings:
     source: str = "offline"
     limit: int = 16  # documents per task
     max_steps: int | None = None  # None: the embedded recipes' own
-    eval_tasks: tuple[str, ...] = ("arxiv_sum", "humaneval_greedy", "code_instruct")
-    gen_kwargs: dict = field(default_factory=lambda: {"max_gen_toks": 128})
+    max_gen_toks: int = 128
     batch_size: int = 8
+
+    @property
+    def gen_kwargs(self) -> dict:
+        return {"max_gen_toks": self.max_gen_toks}
 
 
 def demo_home() -> Path:
@@ -64,17 +66,23 @@ def _in_demo_home():
 
 
 class _Stages:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, names: list[str]):
         self.path = path
+        self.names = names
         self.times: dict[str, float] = {}
 
     @contextmanager
     def stage(self, name: str):
-        log.info("demo stage: %s", name)
+        k = self.names.index(name) + 1
+        log.info("[%d/%d] %s", k, len(self.names), name)
         started = time.time()
         yield
         self.times[name] = round(time.time() - started, 1)
         write_json(self.path, {"stages_s": self.times, "total_s": round(sum(self.times.values()), 1)})
+
+
+def stage_names() -> list[str]:
+    return ["prepare model", "prepare data", *(f"train {t}" for t in benchmarks.adapter_tasks()), "evaluate", "leaderboard"]
 
 
 def run_demo(settings: DemoSettings) -> Path:
@@ -85,17 +93,20 @@ def run_demo(settings: DemoSettings) -> Path:
     from harness.train import job, recipes, record
 
     with _in_demo_home() as home:
-        stages = _Stages(home / "results" / "demo_stages.json")
+        stages = _Stages(home / "results" / "demo_stages.json", stage_names())
         with stages.stage("prepare model"):
             registry.prepare(registry.EMBEDDED)
         with stages.stage("prepare data"):
-            # Articles are cut to what the embedded summarization recipe's window holds.
-            budget = recipes.input_budget(recipes.find("summarization", registry.EMBEDDED))
-            prepare_dataset("arxiv", source=settings.source, max_input_tokens=budget, tokenizer=registry.EMBEDDED)
-            prepare_dataset("code", source=settings.source, tokenizer=registry.EMBEDDED)
-            prepare_dataset("humaneval")
+            for bench in benchmarks.all_benchmarks():
+                kwargs: dict = {}
+                if bench.adapter and bench.data.max_input_tokens is not None:
+                    # Inputs are cut to what the embedded recipe's window holds.
+                    kwargs["max_input_tokens"] = recipes.input_budget(recipes.find(bench.adapter, registry.EMBEDDED))
+                if bench.data.splits != "package":
+                    kwargs.update(source=settings.source, tokenizer=registry.EMBEDDED)
+                prepare_dataset(bench.data.name, **kwargs)
         adapters = []
-        for task in TASKS:
+        for task in benchmarks.adapter_tasks():
             target = paths.adapters_dir() / f"{task}-{registry.EMBEDDED}"
             with stages.stage(f"train {task}"):
                 if (target / record.RECORD_FILE).is_file():
@@ -108,7 +119,7 @@ def run_demo(settings: DemoSettings) -> Path:
             store = run_matrix(
                 [registry.EMBEDDED],
                 adapters,
-                EvalSettings(tasks=list(settings.eval_tasks), limit=settings.limit, gen_kwargs=settings.gen_kwargs, batch_size=settings.batch_size),
+                EvalSettings(tasks=benchmarks.demo_tasks(), limit=settings.limit, gen_kwargs=settings.gen_kwargs, batch_size=settings.batch_size),
             )
         with stages.stage("leaderboard"):
             rows = compare.rows(store.cells(), lambda c: store.samples(c.cell_id))
@@ -116,7 +127,7 @@ def run_demo(settings: DemoSettings) -> Path:
             table.write(home / "results" / "leaderboard.csv", table.to_csv(rows))
         print(table.terminal(rows))
         print(_next_steps(home, store.path))
-        log.info("demo stage times: %s", json.dumps(stages.times))
+        log.debug("demo stage times: %s", json.dumps(stages.times))
         return store.path
 
 

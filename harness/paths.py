@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-DEFAULT_HOME = Path("~/.cache/lorabench")
+from harness import settings
 
 
 def home() -> Path:
     """The root of models, data, adapters and results (`$LORABENCH_HOME`, default ~/.cache/lorabench)."""
-    return Path(os.environ.get("LORABENCH_HOME", DEFAULT_HOME)).expanduser()
+    return Path(settings.HOME.get()).expanduser()
 
 
 def models_dir() -> Path:

@@ -8,20 +8,20 @@ same documents answered by base and adapter side by side.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from harness import settings
 from harness.results import compare
 from harness.results.store import ResultStore
 
 
 def db_path() -> Path:
-    if os.environ.get("LORABENCH_RESULTS_DB"):
-        return Path(os.environ["LORABENCH_RESULTS_DB"])
+    if settings.RESULTS_DB.get():
+        return Path(settings.RESULTS_DB.get())
     from harness.matrix.run import default_db
 
     return default_db()

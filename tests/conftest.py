@@ -106,3 +106,40 @@ def results_db(eval_data, embedded_model, random_adapter, tmp_path_factory) -> P
     return db
 
 
+
+
+# --- helpers of several test files ----------------------------------------------------------------
+
+
+def random_lora_adapter(base_dir: Path, out_dir: Path, *, seed: int, r: int = 8, alpha: int = 24) -> Path:
+    """Write a real but untrained PEFT LoRA adapter with random, non-zero A and B: it changes the
+    base's answers (PEFT's usual zero-initialised B would not) without teaching it anything."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    # init_lora_weights=False draws A and B at random; with alpha/r = 3 the embedded model's answers
+    # change but stay text.
+    config = LoraConfig(r=r, lora_alpha=alpha, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM")
+    get_peft_model(model, config).save_pretrained(out_dir)
+    return Path(out_dir)
+
+
+def serve_in_thread(server):
+    """Run an API server (harness.serving.api.make_server) in a daemon thread."""
+    import threading
+
+    thread = threading.Thread(target=server.serve_forever, name="lorabench-api", daemon=True)
+    thread.start()
+    return thread
+
+
+def iter_jsonl(path: Path):
+    import json
+
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)

@@ -18,8 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from harness.serving import adapters as adapter_dirs
+from conftest import random_lora_adapter
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "serving" / "chat_app.py"
@@ -38,7 +37,7 @@ def _free_port() -> int:
 def adapter_paths(embedded_model, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("ui_adapters")
     return {
-        name: adapter_dirs.random_lora_adapter(embedded_model, root / name, seed=seed)
+        name: random_lora_adapter(embedded_model, root / name, seed=seed)
         for name, seed in (("summarization", 1), ("code", 2))
     }
 
@@ -153,7 +152,9 @@ def test_chat_page_says_when_the_endpoint_is_down(monkeypatch, embedded_model):
 
 def test_chat_page_through_an_openai_compatible_endpoint(monkeypatch, embedded_model, adapter_paths):
     """The page's remote backend against a real server on loopback (`lorabench serve --api`)."""
-    from harness.serving.api import make_server, serve_in_thread
+    from conftest import serve_in_thread
+
+    from harness.serving.api import make_server
     from harness.serving.backend import GenerationSettings, complete
     from harness.serving.local import LocalBackend
 

@@ -47,7 +47,7 @@ def test_tgi_serves_the_adapters_on_a_gpu(compose):
     adapters = [TGI_ADAPTER.match(a.strip()) for a in _defaults(tgi["environment"]["LORA_ADAPTERS"]).split(",")]
     assert all(adapters)
     names = {m.group(1): m.group(2) for m in adapters}
-    assert names == {"summarization": "/adapters/summarization", "code": "/adapters/code"}
+    assert names == {"summarization": "/adapters/summarization-mistral-7b-instruct", "code": "/adapters/code-mistral-7b-instruct"}
 
     [mount] = [v for v in tgi["volumes"] if isinstance(v, dict) and v["target"] == "/adapters"]
     assert mount["type"] == "bind" and mount["read_only"] is True
@@ -155,7 +155,7 @@ def test_docker_compose_config_accepts_the_stack(compose_cli, tmp_path):
 
 
 def test_docker_compose_takes_the_env_that_lorabench_writes(compose_cli, tmp_path, fresh_home):
-    from harness.commands.serve import compose_env
+    from harness.serving.compose import compose_env
 
     root = fresh_home / "adapters"
     for name in ("code", "legal"):

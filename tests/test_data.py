@@ -7,8 +7,8 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import iter_jsonl, shared_file
 
-from conftest import shared_file
 from harness.data import io, manifest, pipeline
 from harness.data.splits import SplitSizes, bottom_k, row_key, split_pool
 from harness.errors import HubUnavailableError, LorabenchError
@@ -72,17 +72,17 @@ def test_arxiv_local_sample_truncated_to_budget(embedded_model, tmp_path):
     # Every sample article is far longer than 512 tokens, so every one was cut.
     assert sum(m["truncation"]["truncated"].values()) == 20
     tok = AutoTokenizer.from_pretrained(embedded_model)
-    source = {json.loads(l)["id"]: json.loads(l) for l in sample.read_text().splitlines()}
+    source = {json.loads(ln)["id"]: json.loads(ln) for ln in sample.read_text().splitlines()}
     for split in ("train", "validation", "test"):
-        for row in io.iter_jsonl(out / f"{split}.jsonl"):
+        for row in iter_jsonl(out / f"{split}.jsonl"):
             user, assistant = row["messages"]
             assert user["role"] == "user" and assistant["role"] == "assistant"
             article = user["content"].removeprefix("Write the abstract of the following scientific paper.\n\n")
             assert source[row["id"]]["article"].startswith(article)  # a prefix of the real article
             assert len(tok(article, add_special_tokens=False)["input_ids"]) <= 512
             assert assistant["content"] == source[row["id"]]["abstract"]
-    evals = list(io.iter_jsonl(out / "eval" / "test.jsonl"))
-    chats = list(io.iter_jsonl(out / "test.jsonl"))
+    evals = list(iter_jsonl(out / "eval" / "test.jsonl"))
+    chats = list(iter_jsonl(out / "test.jsonl"))
     assert [e["prompt"] for e in evals] == [c["messages"][0]["content"] for c in chats]
     assert m["token_stats"]["train"]["prompt_tokens"]["max"] <= 512 + 20  # budget + instruction
     # The chat rows format with the model's own template, ending the answer with <|im_end|>.
@@ -95,10 +95,10 @@ def test_code_local_sample_keeps_unit_tests(embedded_model, tmp_path):
     out = pipeline.prepare_dataset("code", path=sample, out=tmp_path / "code", sizes=SplitSizes(200, 20, 20))
     m = manifest.read(out)
     assert m["splits"] == {"train": 200, "validation": 20, "test": 20}
-    rows = list(io.iter_jsonl(out / "eval" / "test.jsonl"))
+    rows = list(iter_jsonl(out / "eval" / "test.jsonl"))
     assert all(isinstance(r["unit_tests"], list) and r["unit_tests"][0].startswith("assert") for r in rows)
     assert m["filters"]["without_test_score"] >= 240  # MBPP has no average_test_score: rows are kept
-    all_ids = [r["id"] for s in ("train", "validation", "test") for r in io.iter_jsonl(out / f"{s}.jsonl")]
+    all_ids = [r["id"] for s in ("train", "validation", "test") for r in iter_jsonl(out / f"{s}.jsonl")]
     assert len(all_ids) == len(set(all_ids)) == 240
 
 
@@ -133,7 +133,7 @@ def test_code_quality_filter_and_parquet(embedded_model, tmp_path):
         m = manifest.read(out)
         assert m["filters"]["below_min_test_score"] == 20
         assert sum(m["splits"].values()) == 40 and m["splits"]["test"] == 4
-        kept = {r["id"] for s in ("train", "validation", "test") for r in io.iter_jsonl(out / f"{s}.jsonl")}
+        kept = {r["id"] for s in ("train", "validation", "test") for r in iter_jsonl(out / f"{s}.jsonl")}
         assert all(int(i[1:]) % 3 for i in kept)
 
 
@@ -242,7 +242,7 @@ def test_same_parameters_reuse_the_result(embedded_model, tmp_path):
 
 def test_humaneval_has_all_164_problems(tmp_path):
     out = pipeline.prepare_dataset("humaneval", out=tmp_path / "he")
-    rows = list(io.iter_jsonl(out / "eval" / "test.jsonl"))
+    rows = list(iter_jsonl(out / "eval" / "test.jsonl"))
     assert len(rows) == 164 and rows[0]["task_id"] == "HumanEval/0"
     assert all({"prompt", "test", "entry_point", "reference"} <= set(r) for r in rows)
 
@@ -253,6 +253,6 @@ def test_offline_proxy_is_labelled(embedded_model, tmp_path, name):
     m = manifest.read(out)
     assert m["proxy"] is True and m["source"]["kind"] == "offline" and "proxy" in m["source"]["label"]
     assert min(m["splits"].values()) >= 10
-    test_ids = {r["id"] for r in io.iter_jsonl(out / "test.jsonl")}
-    train_ids = {r["id"] for r in io.iter_jsonl(out / "train.jsonl")}
+    test_ids = {r["id"] for r in iter_jsonl(out / "test.jsonl")}
+    train_ids = {r["id"] for r in iter_jsonl(out / "train.jsonl")}
     assert test_ids and not test_ids & train_ids

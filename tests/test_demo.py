@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,16 @@ from harness.results.store import ResultStore
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["demo", "--limit", "2", "--max-steps", "1", "--max-gen-toks", "16"]
+# What the libraries we drive print: warnings, glog/absl lines, their log records and progress bars.
+THIRD_PARTY = re.compile(
+    r"Warning\b|warnings\.warn|^[WIEF]\d{4} |Traceback|\b(INFO|WARNING|DEBUG)\b|lm_eval|transformers|torchao|absl|matplotlib"
+    r"|Loading weights|Converting and de-quantizing|Running generate_until|Map:|Generating |it/s\]"
+)
+
+
+def console_lines(text: str) -> list[str]:
+    """Lines as a terminal shows them: a progress redraw (carriage return) replaces its line."""
+    return [line.rsplit("\r", 1)[-1] for line in text.splitlines() if line.rsplit("\r", 1)[-1].strip()]
 
 
 @pytest.mark.slow
@@ -47,6 +58,15 @@ def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
             assert p["adapter_sha256"] and p["recipe_sha256"] and p["data_manifest_sha256"]
             assert p["train_data_proxy"] is True
     assert "offline proxy" in done.stdout and "delta vs base" in done.stdout
+    # A quiet console: lorabench's messages and one progress line; the rest in the run's log file.
+    console = console_lines(done.stderr)
+    noisy = [line for line in console if THIRD_PARTY.search(line)]
+    assert not noisy, noisy[:5]
+    assert len(console) <= 40, console
+    [log_line] = [line for line in console if "third-party output goes to" in line]
+    log_file = Path(log_line.split("goes to ", 1)[1].split(" (", 1)[0])
+    assert log_file.parent == demo / "logs" and "lm_eval" in log_file.read_text()
+    assert sum("PROXY" in line for line in console) == 2  # each proxy data set said once, not per cell
     assert (demo / "results" / "leaderboard.md").is_file()
     stages = json.loads((demo / "results" / "demo_stages.json").read_text())["stages_s"]
     assert set(stages) == {"prepare model", "prepare data", "train summarization", "train code", "evaluate", "leaderboard"}

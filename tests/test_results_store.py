@@ -125,8 +125,31 @@ def test_adapter_is_compared_only_with_its_comparable_base(tmp_path):
     assert rows["same"].delta == 0 and not rows["same"].significant
     assert rows["other-slice"].delta is None and rows["other-slice"].p_value is None
     text = table.terminal(list(rows.values()))
-    assert "(better)" in text and "other-slice" in text
+    code_line = next(line for line in text.splitlines() if line.strip().startswith("code "))
+    assert " better " in code_line and "<0.001" in code_line
+    assert "other-slice" in text and "(better)" in table.terminal(list(rows.values()), wide=True)
     md = table.markdown(list(rows.values()))
     assert md.count("\n|") == 5  # header rule + 4 rows
     csv_text = table.to_csv(list(rows.values()))
     assert csv_text.splitlines()[0].startswith("task,base,adapter,metric,value")
+
+
+def test_terminal_leaderboard_fits_120_columns_and_names_the_data_once():
+    from harness.results.compare import Row
+
+    label = "offline proxy: installed packages' long description -> one-line summary (stands in for ccdv/arxiv-summarization)"
+    rows = []
+    for adapter in ("", "summarization-smollm2-135m-instruct", "code-smollm2-135m-instruct"):
+        for metric, value in (("bleu", 12.345), ("bertscore_f1", 0.5), ("rougeL", 0.25)):
+            r = Row("arxiv_sum", "smollm2-135m-instruct", adapter, metric, value, value - 0.1, value + 0.1, 16, True, data=label, key="abcd1234")
+            if adapter:
+                r.delta, r.delta_low, r.delta_high, r.p_value, r.significant, r.improves = -0.123, -0.2, -0.05, 0.0004, True, False
+            rows.append(r)
+    text = table.terminal(rows)
+    assert max(len(line) for line in text.splitlines()) <= 120
+    assert text.count("stands in for ccdv") == 1  # once per group, not on every row
+    # The base suffix is dropped from adapter names (the group names the base).
+    assert "summarization " in text and "summarization-smollm2" not in text
+    assert text.count(" worse ") == 6 and "<0.001" in text
+    wide = table.terminal(rows, wide=True)
+    assert wide.count("stands in for ccdv") == len(rows) and max(len(line) for line in wide.splitlines()) > 120

@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import random_lora_adapter
 
+from harness import adapters
 from harness.errors import LorabenchError
 from harness.serving import adapters as adapter_dirs
 from harness.serving.backend import (
@@ -40,7 +42,7 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 def adapter_paths(embedded_model, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("adapters")
     return {
-        name: adapter_dirs.random_lora_adapter(embedded_model, root / name, seed=seed)
+        name: random_lora_adapter(embedded_model, root / name, seed=seed)
         for name, seed in (("summarization", 1), ("code", 2))
     }
 
@@ -62,7 +64,9 @@ def answers(local) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def api_url(local):
-    from harness.serving.api import make_server, serve_in_thread
+    from conftest import serve_in_thread
+
+    from harness.serving.api import make_server
 
     server = make_server(local, "127.0.0.1", 0)
     serve_in_thread(server)
@@ -83,9 +87,9 @@ def test_discovery_takes_peft_dirs_under_the_base(fresh_home, adapter_paths):
     (root / "notes-smollm2-135m-instruct").mkdir()  # not a PEFT dir: ignored
     (root / "notes-smollm2-135m-instruct" / "README").write_text("scratch")
 
-    found = adapter_dirs.discover("smollm2-135m-instruct")
+    found = adapters.discover("smollm2-135m-instruct")
     assert list(found) == ["summarization", "code"]  # the project's tasks first, in a fixed order
-    assert adapter_dirs.discover("mistral-7b-instruct") == {}
+    assert adapters.discover("mistral-7b-instruct") == {}
 
     extra = adapter_dirs.select("smollm2-135m-instruct", ["mine=" + str(adapter_paths["code"])])
     assert list(extra) == ["summarization", "code", "mine"]
@@ -302,7 +306,7 @@ def test_lorabench_chat_errors_are_one_line(embedded_model):
 
 
 def test_compose_env_lists_the_trained_adapters(fresh_home, adapter_paths):
-    from harness.commands.serve import compose_env
+    from harness.serving.compose import compose_env
 
     with pytest.raises(LorabenchError, match="no adapters under"):
         compose_env("mistral-7b-instruct")

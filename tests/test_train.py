@@ -111,7 +111,7 @@ def test_adapter_loads_in_lm_eval(trained):
 
 @pytest.mark.slow
 def test_adapter_refuses_another_base(trained, tmp_path):
-    from harness.train import adapters
+    from harness.train import merge as adapters
 
     adapter, base = trained
     with pytest.raises(LorabenchError, match=r"trained on smollm2-135m-instruct.*not on .*mistral"):
@@ -131,7 +131,7 @@ def test_export_merge_matches_the_adapter(trained, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from harness.cli import main
-    from harness.train import adapters
+    from harness.train import merge as adapters
 
     adapter, base = trained
     out = tmp_path / "merged"

@@ -30,7 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--bases", nargs="+", default=["smollm2-135m-instruct"], metavar="NAME", help="registry names or checkpoint dirs (default: the embedded model)")
     p.add_argument("--adapters", nargs="*", default=[], metavar="PATH", help="PEFT adapter directories; each is paired with the base it was trained on")
-    p.add_argument("--tasks", default="arxiv_sum,humaneval,code_instruct", help="comma-separated lm-eval tasks or groups (default: %(default)s)")
+    from harness import benchmarks
+
+    p.add_argument(
+        "--tasks", default=",".join(benchmarks.main_tasks()),
+        help="comma-separated lm-eval tasks or groups (default: each benchmark's main task, %(default)s)",
+    )
     p.add_argument("--limit", type=int, help="evaluate only the first N documents of each task (cells with different limits are never compared)")
     p.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="hf (default) or vllm (GPU, LoRA through one engine)")
     p.add_argument("--batch-size", default="8", help="generation batch size, or 'auto' (default 8)")
@@ -40,15 +45,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-chat-template", action="store_true", help="do not apply the model's chat template")
     p.add_argument("--seed", type=int, default=1234, help="lm-eval's random seeds (default 1234)")
     p.add_argument("--db", type=Path, help="results database (default $LORABENCH_HOME/results/results.sqlite)")
-    p.add_argument("--include-path", type=Path, help="lm-eval task directory (default: this checkout's lm_eval_tasks/)")
+    p.add_argument("--include-path", type=Path, metavar="DIR", help="also read task YAMLs and benchmark declarations from DIR (lm_eval_tasks/README.md)")
     p.add_argument("--force", action="store_true", help="recompute cells that are already stored")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from harness.matrix.run import EvalSettings, run_matrix
-    from harness.matrix import cells
+def log_dir(args: argparse.Namespace) -> Path:
+    from harness.matrix.run import default_db
 
+    return (args.db or default_db()).expanduser().parent / "logs"
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness import benchmarks
+    from harness.matrix.run import EvalSettings, run_matrix
+
+    if args.include_path:
+        benchmarks.add_include_path(args.include_path)
     batch = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
     settings = EvalSettings(
         tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
@@ -62,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
         gen_kwargs=_parse_kv(args.gen_kwargs),
         force=args.force,
         db=args.db,
-        include_path=args.include_path or cells.TASKS_DIR,
     )
     store = run_matrix(args.bases, args.adapters, settings)
     print(f"results: {store.path}  (see them with `lorabench leaderboard --db {store.path}`)")

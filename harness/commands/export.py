@@ -24,8 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def log_dir(args: argparse.Namespace) -> Path:
+    from harness import paths
+
+    return paths.home() / "logs"
+
+
 def run(args: argparse.Namespace) -> int:
-    from harness.train.adapters import merge
+    from harness.train.merge import merge
 
     print(merge(args.adapter, args.out, args.base, dtype=args.dtype))
     return 0

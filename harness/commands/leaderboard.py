@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+PAGE_PORT = 8502
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -12,39 +14,44 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print the leaderboard; export Markdown/CSV; or open the Streamlit page",
         description="Read the results database and print every cell's metrics with 95% bootstrap CIs "
         "and, for each adapter, its delta against its own base on the same documents with a paired "
-        "permutation-test p-value. Cells that are not comparable (other data slice, limit, "
-        "generation or metric settings) are never compared. Writes only the files you ask for.",
+        "test's p-value, grouped by benchmark in 120 columns (--wide: every column). Cells that are "
+        "not comparable (other data slice, limit, generation or metric settings) are never compared. "
+        "Writes only the files you ask for.",
     )
     p.add_argument("--db", type=Path, help="results database (default $LORABENCH_HOME/results/results.sqlite)")
     p.add_argument("--task", help="only this task")
-    p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the table as Markdown")
-    p.add_argument("--csv", type=Path, metavar="FILE", help="also write the table as CSV")
+    p.add_argument("--wide", action="store_true", help="every column (task, base, adapter, key, data on each row)")
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the table as Markdown (every column)")
+    p.add_argument("--csv", type=Path, metavar="FILE", help="also write the table as CSV (every column)")
+    p.add_argument("--include-path", type=Path, metavar="DIR", help="also read benchmark declarations from DIR")
     p.add_argument("--page", action="store_true", help="open the Streamlit page (leaderboard/app.py) instead")
-    p.add_argument("--port", type=int, default=8502, help="port of the page (default 8502)")
+    p.add_argument("--host", default="127.0.0.1", help="address of the page (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=PAGE_PORT, help=f"port of the page (default {PAGE_PORT})")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness import benchmarks, pages, settings
     from harness.errors import LorabenchError
     from harness.matrix.run import default_db
     from harness.results import compare, table
     from harness.results.store import ResultStore
 
+    if args.include_path:
+        benchmarks.add_include_path(args.include_path)
     db = args.db or default_db()
     if not db.is_file():
         raise LorabenchError(f"no results database at {db}: run `lorabench eval` first, or pass --db")
     if args.page:
-        import os
-        import subprocess
-        import sys
-
-        app = Path(__file__).resolve().parents[2] / "leaderboard" / "app.py"
-        env = {**os.environ, "LORABENCH_RESULTS_DB": str(db)}
-        return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port), "--server.headless", "true"], env=env)
+        return pages.run_page(pages.ROOT / "leaderboard" / "app.py", args.port, args.host, {settings.RESULTS_DB.name: str(db)})
     store = ResultStore(db)
-    cells = [c for c in store.cells() if not args.task or c.task == args.task]
+    all_cells = store.cells()
+    cells = [c for c in all_cells if not args.task or c.task == args.task]
+    if args.task and not cells:
+        have = ", ".join(sorted({c.task for c in all_cells})) or "none"
+        raise LorabenchError(f"no cells of task {args.task!r} in {db} (it has: {have}): pick one of those")
     rows = compare.rows(cells, lambda c: store.samples(c.cell_id))
-    print(table.terminal(rows), end="")
+    print(table.terminal(rows, wide=args.wide), end="")
     if args.markdown:
         table.write(args.markdown, table.markdown(rows))
     if args.csv:

@@ -24,6 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def log_dir(args: argparse.Namespace) -> Path:
+    from harness import paths
+
+    return paths.home() / "logs"
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.models import registry
 

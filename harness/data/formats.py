@@ -3,18 +3,12 @@
 Chat rows: `{"id", "messages": [{"role": "user", ...}, {"role": "assistant", ...}]}`, read by
 Axolotl's `chat_template` loader (`field_messages: messages`), so the base model's own chat
 template formats them. Eval rows carry the same user prompt, so training and evaluation ask the
-same question: `{"id", "prompt", "reference", ...}`.
+same question: `{"id", "prompt", "reference", ...}`; the question is the benchmark's declared prompt.
 """
 
 from __future__ import annotations
 
 import json
-
-ARXIV_INSTRUCTION = "Write the abstract of the following scientific paper.\n\n"
-
-
-def arxiv_prompt(article: str) -> str:
-    return ARXIV_INSTRUCTION + article
 
 
 def chat_row(row_id: str, prompt: str, answer: str) -> dict:

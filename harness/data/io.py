@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from harness.atomic import atomic_file
 from harness.errors import LorabenchError
@@ -29,7 +29,7 @@ def read_table(path: Path) -> list[dict]:
                 return [json.loads(line) for line in fh if line.strip()]
         if suffix == ".json":
             text = path.read_text(encoding="utf-8")
-            data = json.loads(text) if text.lstrip().startswith("[") else [json.loads(l) for l in text.splitlines() if l.strip()]
+            data = json.loads(text) if text.lstrip().startswith("[") else [json.loads(ln) for ln in text.splitlines() if ln.strip()]
             return list(data)
         if suffix == ".parquet":
             import pyarrow.parquet as pq
@@ -79,10 +79,3 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
     return n
-
-
-def iter_jsonl(path: Path) -> Iterator[dict]:
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)

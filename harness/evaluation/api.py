@@ -2,7 +2,7 @@
 
     from harness.evaluation import api
     results = lm_eval.simple_evaluate(..., task_manager=api.task_manager(), log_samples=True)
-    api.METRICS["humaneval"]["pass@1"].higher_is_better          # True
+    api.metrics("humaneval")["pass@1"].higher_is_better          # True (from the registry)
     api.result_value(results, "humaneval", "pass@1")               # the task score
     api.per_sample(results["samples"]["humaneval"], "pass@1")      # {doc_id: per-problem value}
     api.aggregate("arxiv_sum", "bleu", items)                      # recompute from sample items
@@ -24,73 +24,29 @@ Paired tests (adapter vs base) pair documents by `doc_id` and should check `doc_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-TASKS_DIR = Path(__file__).resolve().parents[2] / "lm_eval_tasks"
-GROUP = "lorabench"
+from harness import benchmarks
+from harness.benchmarks import Metric
 
 
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    kind: str  # "mean" | "corpus" | "label"
-    higher_is_better: bool
-    scale: str  # "0..1", "0..100" or "label"
-    description: str
-
-
-def _m(name, kind, scale, description, higher_is_better=True):
-    return Metric(name, kind, higher_is_better, scale, description)
-
-
-METRICS: dict[str, dict[str, Metric]] = {
-    "arxiv_sum": {
-        m.name: m
-        for m in (
-            _m("bleu", "corpus", "0..100", "sacrebleu corpus BLEU of generated vs reference abstract"),
-            _m("rouge1", "mean", "0..1", "ROUGE-1 F-measure (Porter stemmer)"),
-            _m("rouge2", "mean", "0..1", "ROUGE-2 F-measure (Porter stemmer)"),
-            _m("rougeL", "mean", "0..1", "ROUGE-L (sentence-level LCS) F-measure"),
-            _m("bertscore_f1", "mean", "0..1", "BERTScore F1, no rescaling; backbone in bertscore_backbone"),
-            _m("bertscore_backbone", "label", "label", "backbone of bertscore_f1, e.g. all-MiniLM-L6-v2:L6"),
-        )
-    },
-    "humaneval": {
-        m.name: m
-        for m in (
-            _m("pass@1", "mean", "0..1", "unbiased pass@1 per problem from n=10 samples at T=0.8"),
-            _m("pass@10", "mean", "0..1", "unbiased pass@10 per problem from n=10 samples at T=0.8"),
-        )
-    },
-    "humaneval_greedy": {
-        "pass@1": _m("pass@1", "mean", "0..1", "greedy pass@1 per problem (0 or 1)"),
-    },
-    "code_instruct": {
-        m.name: m
-        for m in (
-            _m("bleu", "corpus", "0..100", "sacrebleu corpus BLEU of sanitized code vs reference code"),
-            _m("codebleu", "corpus", "0..1", "corpus CodeBLEU (Python grammar)"),
-            _m("test_pass_rate", "mean", "0..1", "share of the row's unit tests passed (rows with tests)"),
-            _m("all_tests_pass", "mean", "0..1", "1 if all the row's unit tests passed (rows with tests)"),
-        )
-    },
-}
-TASKS = tuple(METRICS)
-# The lm-eval filter each task's metrics are reported under: results[task][f"{metric},{filter}"].
-FILTERS = {"arxiv_sum": "none", "humaneval": "sandbox", "humaneval_greedy": "sandbox", "code_instruct": "sandbox"}
+def metrics(task: str) -> dict[str, Metric]:
+    """The metrics `task` reports, as its benchmark declares them ({} for an undeclared task)."""
+    bench = benchmarks.for_task(task)
+    return bench.metrics_of(task) if bench else {}
 
 
 def task_manager(**kwargs: Any):
-    """An lm-eval TaskManager that knows the lorabench tasks (they override same-named built-ins)."""
+    """An lm-eval TaskManager that knows the lorabench tasks (they override same-named built-ins)
+    and those in $LORABENCH_INCLUDE_PATH."""
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_path=str(TASKS_DIR), **kwargs)
+    return TaskManager(include_path=[str(p) for p in benchmarks.include_paths()], **kwargs)
 
 
 def result_key(task: str, metric: str) -> str:
-    return f"{metric},{FILTERS[task]}"
+    """lm-eval reports each metric under its filter: results[task][f"{metric},{filter}"]."""
+    return f"{metric},{benchmarks.result_filter(task)}"
 
 
 def result_value(results: dict, task: str, metric: str) -> Any:
@@ -103,38 +59,45 @@ def per_sample(samples: Iterable[dict], metric: str) -> dict[int, Any]:
     return {s["doc_id"]: s[metric] for s in samples if metric in s}
 
 
-def aggregate(task: str, metric: str, items: Sequence[Any]) -> Any:
+def _declared(task: str, metric: str, recorded: dict | None) -> Metric:
+    found = benchmarks.metric(task, metric, recorded)
+    if found is None:
+        raise ValueError(f"{task} has no declared metric {metric!r}")
+    return found
+
+
+def aggregate(task: str, metric: str, items: Sequence[Any], recorded: dict | None = None) -> Any:
     """Recompute the task score of `metric` from per-sample items (e.g. a bootstrap resample)."""
     from harness.evaluation import tasks as t
 
-    kind = METRICS[task][metric].kind
-    if kind == "label":
+    declared = _declared(task, metric, recorded)
+    if declared.kind == "label":
         return t.single_label(items)
-    if kind == "corpus":
-        return t.corpus_codebleu(items) if metric == "codebleu" else t.corpus_bleu(items)
+    if declared.kind == "corpus":
+        return t.corpus_codebleu(items) if declared.statistic == "codebleu" else t.corpus_bleu(items)
     items = [float(x) for x in items]
     return sum(items) / len(items) if items else float("nan")
 
 
-def corpus_stats(task: str, metric: str, items: Sequence[Any]):
+def corpus_stats(task: str, metric: str, items: Sequence[Any], recorded: dict | None = None):
     """Per-document sufficient statistics (numpy array, one row per [reference, prediction] item)
     of a corpus metric: `from_stats` of the sum of any rows is `aggregate` of those items."""
-    to_stats, _ = _corpus_functions(task, metric)
+    to_stats, _ = _corpus_functions(_declared(task, metric, recorded))
     return to_stats([item[0] for item in items], [item[1] for item in items])
 
 
-def from_stats(task: str, metric: str, summed: Sequence[float]) -> float:
+def from_stats(task: str, metric: str, summed: Sequence[float], recorded: dict | None = None) -> float:
     """The corpus score of the documents whose `corpus_stats` rows sum to `summed`."""
-    _, score = _corpus_functions(task, metric)
+    _, score = _corpus_functions(_declared(task, metric, recorded))
     return score(summed)
 
 
-def _corpus_functions(task: str, metric: str):
+def _corpus_functions(declared: Metric):
     from harness.evaluation import metrics_code, metrics_text
 
-    if METRICS[task][metric].kind != "corpus":
-        raise ValueError(f"{task} {metric} is not a corpus metric: it has no sufficient statistics")
+    if declared.kind != "corpus":
+        raise ValueError(f"{declared.name} is not a corpus metric: it has no sufficient statistics")
     # The same dispatch as `aggregate` (tasks.corpus_codebleu / tasks.corpus_bleu).
-    if metric == "codebleu":
+    if declared.statistic == "codebleu":
         return metrics_code.codebleu_stats, metrics_code.codebleu_from_stats
     return metrics_text.bleu_stats, metrics_text.bleu_from_stats

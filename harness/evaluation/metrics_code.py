@@ -38,11 +38,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - prod
 
 
-def pass_at_k_closed_form(n: int, c: int, k: int) -> float:
-    """1 - C(n-c, k) / C(n, k) in exact integer arithmetic (reference for tests)."""
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
-
-
 @functools.cache
 def _codebleu_ready() -> None:
     """Fail early, in one line, if the grammar is the wrong version."""

@@ -15,7 +15,7 @@ Scales: BLEU is 0..100 (sacrebleu's convention), ROUGE and BERTScore are 0..1.
     roberta-large                bert-score's own default (layer 17); needs the hub, or a copy in
                                  the Hugging Face cache;
     any hub id or local path     with `$LORABENCH_BERTSCORE_LAYERS` unless bert-score knows it.
-  Every score carries `bertscore_backbone()` (e.g. "all-MiniLM-L6-v2:L6"): scores with different
+  Every score carries its backbone's label (`resolve_backbone().label`, e.g. "all-MiniLM-L6-v2:L6"): scores with different
   backbones are different metrics and must never be compared or averaged together.
 """
 
@@ -23,19 +23,19 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from harness import settings
 from harness.errors import LorabenchError
 
 log = logging.getLogger(__name__)
 
-BERTSCORE_ENV = "LORABENCH_BERTSCORE_MODEL"
-BERTSCORE_LAYERS_ENV = "LORABENCH_BERTSCORE_LAYERS"
-DEFAULT_BERTSCORE = "all-MiniLM-L6-v2"
+BERTSCORE_ENV = settings.BERTSCORE_MODEL.name
+BERTSCORE_LAYERS_ENV = settings.BERTSCORE_LAYERS.name
+DEFAULT_BERTSCORE = settings.BERTSCORE_MODEL.default
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
 
@@ -83,13 +83,6 @@ def bleu_from_stats(summed) -> float:
     return float(_bleu()._compute_score_from_stats([int(x) for x in summed]).score)
 
 
-def sentence_bleu(reference: str, prediction: str) -> float:
-    """sacrebleu sentence BLEU (0..100, exponential smoothing), for diagnostics."""
-    import sacrebleu
-
-    return float(sacrebleu.sentence_bleu(prediction, [reference]).score)
-
-
 # ---------------------------------------------------------------------------------------------
 # ROUGE
 
@@ -134,8 +127,8 @@ def _packaged_minilm() -> str:
 
 def resolve_backbone(name: str | None = None) -> Backbone:
     """The BERTScore backbone for `name` (default: `$LORABENCH_BERTSCORE_MODEL`, else MiniLM)."""
-    name = (name or os.environ.get(BERTSCORE_ENV) or DEFAULT_BERTSCORE).strip()
-    layers_env = os.environ.get(BERTSCORE_LAYERS_ENV)
+    name = (name or settings.BERTSCORE_MODEL.get()).strip()
+    layers_env = settings.BERTSCORE_LAYERS.get()
     if name.lower() in ("all-minilm-l6-v2", "minilm", "sentence-transformers/all-minilm-l6-v2"):
         return Backbone(DEFAULT_BERTSCORE, _packaged_minilm(), int(layers_env or 6))
     from bert_score.utils import model2layers
@@ -184,8 +177,3 @@ def bertscore_f1(references: Sequence[str], predictions: Sequence[str], backbone
     with _scorer_lock:
         _, _, f1 = _scorer(backbone).score(list(predictions), list(references), batch_size=16)
     return [float(x) for x in f1.tolist()]
-
-
-def bertscore_backbone() -> str:
-    """The label of the backbone in use (resolves the setting, loads nothing)."""
-    return resolve_backbone().label

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
-from harness import paths
+from harness import benchmarks, paths, settings
 from harness.errors import LorabenchError
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("arxiv", "code", "humaneval")
 SPLITS = ("validation", "test")
-SPLIT_ENV = "LORABENCH_EVAL_SPLIT"
 
 
 def eval_file(name: str, split: str) -> Path:
@@ -29,11 +26,11 @@ def eval_file(name: str, split: str) -> Path:
 
 
 def resolve_split(name: str, split: str | None = None) -> str:
-    split = split or os.environ.get(SPLIT_ENV) or "test"
+    split = split or settings.EVAL_SPLIT.get()
     if split not in SPLITS:
-        raise LorabenchError(f"unknown eval split {split!r}: use validation or test ({SPLIT_ENV} or --metadata split)")
-    if name == "humaneval" and split != "test":
-        raise LorabenchError("HumanEval has only a test split: unset LORABENCH_EVAL_SPLIT for humaneval")
+        raise LorabenchError(f"unknown eval split {split!r}: use validation or test ({settings.EVAL_SPLIT.name} or --metadata split)")
+    if benchmarks.for_data(name).data.splits == "package" and split != "test":
+        raise LorabenchError(f"{name} has only a test split: unset {settings.EVAL_SPLIT.name} for {name}")
     return split
 
 
@@ -46,16 +43,15 @@ def _manifest(name: str) -> dict:
 
 
 def load_rows(name: str, split: str | None = None) -> list[dict]:
-    """The eval rows of data set `name` ("arxiv", "code" or "humaneval")."""
-    if name not in DATASETS:
-        raise LorabenchError(f"unknown eval data set {name!r}: choose {', '.join(DATASETS)}")
+    """The eval rows of prepared data set `name` (a benchmark's `data.name`)."""
+    bench = benchmarks.for_data(name)
     split = resolve_split(name, split)
     path = eval_file(name, split)
     if not path.is_file():
-        if name == "humaneval":
-            from harness.data.pipeline import prepare_humaneval
+        if bench.data.splits == "package":
+            from harness.data.pipeline import prepare_dataset
 
-            prepare_humaneval()
+            prepare_dataset(name)
         else:
             raise LorabenchError(f"no {name} eval data at {path}: run `lorabench prepare-data {name}` first")
     with open(path, encoding="utf-8") as fh:

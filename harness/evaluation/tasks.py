@@ -5,8 +5,8 @@ an lm-eval *filter* over all samples of the task at once, so the sandbox uses ev
 scoring (`process_results` per document, from the filter's records; aggregations here).
 
 lm-eval calls:
-  custom_dataset   load_arxiv / load_code / load_humaneval (kwargs = the task metadata;
-                   `split` picks validation or test)
+  custom_dataset   load_rows (kwargs = the task's dataset_kwargs and metadata: `dataset` names
+                   the prepared data set, `split` picks validation or test)
   filter_fn        execute_humaneval / execute_code(resps, docs) -> per doc, one record per sample
   process_results  score_arxiv / score_humaneval / score_code(doc, results) -> {metric: value}
   aggregation      corpus_bleu / corpus_codebleu / single_label, or mean
@@ -17,34 +17,19 @@ from __future__ import annotations
 import ast
 from typing import Any, Sequence
 
+from harness import benchmarks
 from harness.evaluation import execution, metrics_code, metrics_text, sanitize, task_data
 
-FILTER_NAME = "sandbox"
-PASS_AT_K = (1, 10)
-
-HUMANEVAL_INSTRUCTION = (
-    "Complete the following Python function. Reply with the complete function, signature "
-    "included, in a single ```python code block.\n\n```python\n{prompt}```\n"
-)
-
-
 # ---------------------------------------------------------------------------------------------
-# Data (custom_dataset receives the task's metadata as keyword arguments)
+# Data (custom_dataset receives the task's dataset_kwargs and metadata as keyword arguments)
 
-def load_arxiv(split: str | None = None, **_metadata: Any):
-    return task_data.load_dataset_dict("arxiv", split)
-
-
-def load_code(split: str | None = None, **_metadata: Any):
-    return task_data.load_dataset_dict("code", split)
-
-
-def load_humaneval(split: str | None = None, **_metadata: Any):
-    return task_data.load_dataset_dict("humaneval", split)
+def load_rows(dataset: str, split: str | None = None, **_metadata: Any):
+    return task_data.load_dataset_dict(dataset, split)
 
 
 def humaneval_prompt(doc: dict) -> str:
-    return HUMANEVAL_INSTRUCTION.format(prompt=doc["prompt"])
+    """The benchmark's prompt around the problem (signature and docstring)."""
+    return benchmarks.get("humaneval").format_prompt(doc["prompt"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,7 +73,12 @@ def score_humaneval(doc: dict, results: Sequence[list[dict]]) -> dict:
     records = results[0]
     n = len(records)
     c = sum(1 for r in records if r["passed"])
-    return {f"pass@{k}": metrics_code.pass_at_k(n, c, k) for k in PASS_AT_K if k <= n}
+    return {f"pass@{k}": metrics_code.pass_at_k(n, c, k) for k in _pass_at_ks() if k <= n}
+
+
+def _pass_at_ks() -> list[int]:
+    """The k of every pass@k metric the humaneval benchmark declares."""
+    return sorted(int(name.split("@", 1)[1]) for name in benchmarks.get("humaneval").metrics if name.startswith("pass@"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,7 @@
 """What to evaluate: bases, their adapters, and the comparability key of each task.
 
-An adapter is evaluated only on the base it was trained for. Its base comes from the adapter's
-`adapter_config.json` (`base_model_name_or_path`), matched against each base's registry name,
-Hugging Face id or checkpoint path.
+An adapter is evaluated only on the base it was trained for, by `harness.adapters`' rule (the
+base's registry name, hub id and architecture recorded at training).
 """
 
 from __future__ import annotations
@@ -12,10 +11,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import adapters as adapter_dirs
+from harness import settings as lorabench_settings
 from harness.errors import LorabenchError
 from harness.models import registry
-
-TASKS_DIR = Path(__file__).resolve().parent.parent.parent / "lm_eval_tasks"
 
 
 @dataclass(frozen=True)
@@ -23,18 +22,11 @@ class Base:
     name: str  # registry name, or the checkpoint path given
     path: Path
 
-    def aliases(self) -> set[str]:
-        names = {self.name, str(self.path), str(self.path.resolve())}
-        if self.name in registry.MODELS:
-            names.add(registry.MODELS[self.name].hf_id)
-        return names
-
 
 @dataclass(frozen=True)
 class Adapter:
     name: str  # shown on the leaderboard: the path relative to $LORABENCH_HOME/adapters, or name@hash
     path: Path
-    base_ref: str  # base_model_name_or_path of the adapter
 
 
 def resolve_base(name_or_path: str) -> Base:
@@ -43,29 +35,19 @@ def resolve_base(name_or_path: str) -> Base:
 
 def read_adapter(path: str | Path) -> Adapter:
     path = Path(path).expanduser()
-    config = path / "adapter_config.json"
-    if not config.is_file():
-        raise LorabenchError(f"{path} is not a PEFT adapter (no adapter_config.json): pass the adapter directory that training wrote")
-    base_ref = json.loads(config.read_text()).get("base_model_name_or_path") or ""
-    from harness import paths
-
-    try:
-        name = str(path.resolve().relative_to(paths.adapters_dir().resolve()))
-    except ValueError:
-        # Outside $LORABENCH_HOME/adapters: the directory name plus a hash of where it is, so two
-        # adapters that share a name are never taken for one another's cells.
-        name = f"{path.name}@{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}"
-    return Adapter(name, path, base_ref)
+    adapter_dirs.read_config(path)  # a missing or broken adapter_config.json is a one-line error
+    return Adapter(adapter_dirs.display_name(path), path)
 
 
 def pairs(bases: list[Base], adapters: list[Adapter]) -> list[tuple[Base, Adapter | None]]:
     """Each base alone, then each base with each adapter trained for it."""
     out: list[tuple[Base, Adapter | None]] = [(b, None) for b in bases]
     for a in adapters:
-        matches = [b for b in bases if a.base_ref in b.aliases() or str(Path(a.base_ref).expanduser().resolve()) in b.aliases()]
+        matches = [b for b in bases if adapter_dirs.mismatch(a.path, b.path) is None]
         if not matches:
+            trained = adapter_dirs.describe(adapter_dirs.recorded_base(a.path))
             raise LorabenchError(
-                f"adapter {a.path} was trained on {a.base_ref!r}, which is not among --bases "
+                f"adapter {a.path} was trained on {trained}, which is not among --bases "
                 f"({', '.join(b.name for b in bases)}): add its base or drop the adapter"
             )
         out += [(b, a) for b in matches]
@@ -107,13 +89,6 @@ def _stable(obj) -> str:
     return getattr(obj, "__qualname__", None) or type(obj).__name__
 
 
-# Settings read by the tasks in lm_eval_tasks/ that change what a score means (the BERTScore
-# backbone and layer, the eval split, the per-test time limit). Paths, UI and worker counts do not.
-SCORE_SETTINGS = ("LORABENCH_BERTSCORE_MODEL", "LORABENCH_BERTSCORE_LAYERS", "LORABENCH_EVAL_SPLIT", "LORABENCH_EXEC_TIMEOUT")
-
-
 def task_settings() -> dict:
     """The score-changing LORABENCH_* settings in force (part of the comparability key)."""
-    import os
-
-    return {k: os.environ[k] for k in SCORE_SETTINGS if os.environ.get(k)}
+    return lorabench_settings.score_settings()

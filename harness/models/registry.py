@@ -7,17 +7,15 @@ from the Hugging Face cache when the hub is reachable.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import hub, paths
 from harness.errors import LorabenchError
+from harness.models import origin
 
 log = logging.getLogger(__name__)
-
-PROVENANCE_FILE = "lorabench_model.json"
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,7 @@ class ModelSpec:
         return paths.models_dir() / self.name
 
     def is_prepared(self) -> bool:
-        return (self.local_dir / PROVENANCE_FILE).is_file()
+        return (self.local_dir / origin.ORIGIN_FILE).is_file()
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -119,12 +117,6 @@ def prepare(name: str, *, source: Path | None = None, gguf: Path | None = None, 
     return _download(spec)
 
 
-def _write_provenance(directory: Path, **fields: object) -> None:
-    from harness.atomic import write_json
-
-    write_json(directory / PROVENANCE_FILE, fields)
-
-
 def _adopt_local(spec: ModelSpec, source: Path) -> Path:
     from harness.atomic import atomic_dir
 
@@ -136,7 +128,7 @@ def _adopt_local(spec: ModelSpec, source: Path) -> Path:
         # Symlinks, not copies: 7B checkpoints are 15 GB and the user already has them.
         for item in source.iterdir():
             (tmp / item.name).symlink_to(item.resolve())
-        _write_provenance(tmp, name=spec.name, hf_id=spec.hf_id, source=str(source.resolve()), method="local")
+        origin.write(tmp, name=spec.name, hf_id=spec.hf_id, source=str(source.resolve()), method="local")
     log.info("%s now points at %s", spec.name, source)
     return spec.local_dir
 
@@ -150,10 +142,5 @@ def _download(spec: ModelSpec) -> Path:
         revision_dir = snapshot_download(
             spec.hf_id, local_dir=tmp, allow_patterns=["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt"]
         )
-        _write_provenance(Path(revision_dir), name=spec.name, hf_id=spec.hf_id, method="hub")
+        origin.write(Path(revision_dir), name=spec.name, hf_id=spec.hf_id, method="hub")
     return spec.local_dir
-
-
-def provenance(directory: Path) -> dict:
-    f = Path(directory) / PROVENANCE_FILE
-    return json.loads(f.read_text()) if f.is_file() else {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import asdict, dataclass
 
+from harness import benchmarks
 from harness.results import stats
 from harness.results.store import Cell
 
@@ -52,7 +53,7 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
             )
             if m.name in paired:
                 a, b = paired[m.name]
-                res = _paired(cell.task, m.name, a, b)
+                res = _paired(cell.task, m.name, a, b, cell.provenance.get("benchmark"))
                 if res is None:
                     out.append(row)
                     continue
@@ -64,16 +65,20 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
     return out
 
 
-def _paired(task: str, metric: str, a: list, b: list):
+def _paired(task: str, metric: str, a: list, b: list, recorded: dict | None = None):
     """Sign-flip test for per-document scores; paired bootstrap over per-document sufficient
-    statistics for corpus metrics' [reference, prediction] items."""
+    statistics for corpus metrics' [reference, prediction] items (declared in the registry, or in
+    what the cell recorded of its benchmark)."""
     if all(_is_number(x) for x in a + b):
         return stats.paired_test(a, b)
     from harness.evaluation import api
 
-    if task in api.METRICS and metric in api.METRICS[task] and api.METRICS[task][metric].kind == "corpus":
-        combine = functools.partial(api.from_stats, task, metric)
-        return stats.paired_bootstrap_stats(api.corpus_stats(task, metric, a), api.corpus_stats(task, metric, b), combine)
+    declared = benchmarks.metric(task, metric, recorded)
+    if declared is not None and declared.kind == "corpus":
+        combine = functools.partial(api.from_stats, task, metric, recorded=recorded)
+        return stats.paired_bootstrap_stats(
+            api.corpus_stats(task, metric, a, recorded), api.corpus_stats(task, metric, b, recorded), combine
+        )
     return None
 
 

@@ -1,9 +1,16 @@
-"""The leaderboard as a terminal table, Markdown and CSV (written atomically)."""
+"""The leaderboard as a terminal table, Markdown and CSV (written atomically).
+
+The terminal table fits 120 columns: grouped by benchmark (task), the data source said once per
+group, one row per system and metric with its value, CI, delta against its base with the delta's
+CI and a mark that reads without colour, and p. `wide` gives every column, as Markdown and CSV do.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import textwrap
+from itertools import groupby
 from pathlib import Path
 
 from harness.atomic import atomic_file
@@ -44,12 +51,68 @@ def cells(row: Row) -> list[str]:
     ]
 
 
-def terminal(rows: list[Row]) -> str:
-    body = [COLUMNS] + [cells(r) for r in rows]
-    widths = [max(len(line[i]) for line in body) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in body]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines) + "\n\n* " + FOOTNOTE + "\n"
+WIDTH = 120
+COMPACT = ["system", "metric", "value", "95% CI", "delta vs base", "delta 95% CI", "", "p", "n"]
+LEGEND = "better / worse: p < 0.05 in the metric's good / bad direction; n.s.: no significant difference"
+
+
+def _num(x: float | None, signed: bool = False) -> str:
+    if x is None:
+        return ""
+    digits = 1 if abs(x) >= 10 else 3
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def p_text(p: float | None) -> str:
+    if p is None:
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def mark(row: Row) -> str:
+    if row.p_value is None:
+        return ""
+    if not row.significant:
+        return "n.s."
+    return "better" if row.improves else ("worse" if row.improves is False else "*")
+
+
+def _system(row: Row) -> str:
+    if not row.adapter:
+        return "(base)"
+    return row.adapter.removesuffix(f"-{row.base}")  # the group names the base once
+
+
+def _compact_cells(row: Row) -> list[str]:
+    ci = f"[{_num(row.ci_low)}, {_num(row.ci_high)}]" if row.ci_low is not None else ""
+    dci = f"[{_num(row.delta_low, True)}, {_num(row.delta_high, True)}]" if row.delta_low is not None else ""
+    return [_system(row)[:28], row.metric[:18], _num(row.value), ci, _num(row.delta, True), dci, mark(row), p_text(row.p_value), str(row.n)]
+
+
+def terminal(rows: list[Row], *, wide: bool = False) -> str:
+    if wide:
+        body = [COLUMNS] + [cells(r) for r in rows]
+        widths = [max(len(line[i]) for line in body) for i in range(len(COLUMNS))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in body]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines) + "\n\n* " + FOOTNOTE + "\n"
+    out: list[str] = []
+    ordered = sorted(rows, key=lambda r: (r.task, r.base, r.key, r.adapter != "", r.adapter, r.metric))
+    for (task, base, data), group in groupby(ordered, key=lambda r: (r.task, r.base, r.data)):
+        group = list(group)
+        out.append(f"{task} on {base}")
+        out += textwrap.wrap(f"data: {data or 'unknown'}", WIDTH, initial_indent="  ", subsequent_indent="    ")
+        body = [COMPACT] + [_compact_cells(r) for r in group]
+        widths = [max(len(line[i]) for line in body) for i in range(len(COMPACT))]
+        right = {2, 4, 7, 8}  # numbers align on the right
+        for i, line in enumerate(body):
+            text = "  ".join(c.rjust(w) if j in right else c.ljust(w) for j, (c, w) in enumerate(zip(line, widths)))
+            out.append(("  " + text).rstrip()[:WIDTH])
+            if i == 0:
+                out.append(("  " + "  ".join("-" * w for w in widths))[:WIDTH])
+        out.append("")
+    notes = textwrap.wrap(LEGEND + ". " + FOOTNOTE + ". `--wide` shows every column.", WIDTH)
+    return "\n".join(out + notes) + "\n"
 
 
 def markdown(rows: list[Row]) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -222,7 +221,19 @@ def make_server(backend: Backend, host: str = "127.0.0.1", port: int = 8000, mod
         raise LorabenchError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another --port") from exc
 
 
-def serve_in_thread(server: APIServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, name="lorabench-api", daemon=True)
-    thread.start()
-    return thread
+def serve_api(backend, host: str, port: int) -> None:
+    """Load the backend and answer on http://host:port/v1 until Ctrl-C."""
+    import sys
+
+    print(f"loading {backend.description} ...", file=sys.stderr)
+    backend.load()
+    server = make_server(backend, host, port)
+    bound_host, bound_port = server.server_address[:2]
+    models = ", ".join(backend.list_adapters())
+    print(f"OpenAI-compatible API on http://{bound_host}:{bound_port}/v1 (models: {models}); Ctrl-C stops it", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

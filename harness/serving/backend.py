@@ -14,9 +14,6 @@ from harness.errors import LorabenchError
 
 BASE = "base"
 
-# The adapters lorabench trains (adapters/<task>-<base>); the chat page always offers these.
-KNOWN_TASKS = ("summarization", "code")
-
 Message = dict[str, str]
 
 

@@ -1,16 +1,10 @@
 """Which backend the chat page and `lorabench chat` use, from arguments or environment.
 
-`lorabench serve` passes its choices to the Streamlit page through these variables (Docker
-Compose sets them too):
-
-- `LORABENCH_CHAT_ENDPOINT`: an OpenAI-compatible URL (TGI, vLLM, llama.cpp); unset = local backend;
-- `LORABENCH_CHAT_BASE`: local: the base model (registry name or checkpoint dir, default the
-  embedded one); remote: the base's model id, if the server needs one;
-- `LORABENCH_CHAT_ADAPTERS`: local: extra `name=path` adapters, comma-separated; remote: the adapter
-  names the server has loaded (TGI cannot list them);
-- `LORABENCH_CHAT_SCAN=0`: local: do not take the adapters under `$LORABENCH_HOME/adapters/<task>-<base>`;
-- `LORABENCH_CHAT_THREADS`: local: torch threads;
-- `LORABENCH_CHAT_MAX_NEW_TOKENS`, `LORABENCH_CHAT_TEMPERATURE`: the page's default settings.
+`lorabench serve` passes its choices to the Streamlit page through the `LORABENCH_CHAT_*`
+variables declared in `harness.settings` (Docker Compose sets them too): endpoint (unset = the
+local backend), base, adapters (local: extra `name=path`; remote: the names the server has loaded,
+TGI cannot list them), scan (0 = do not take `$LORABENCH_HOME/adapters/<task>-<base>`), threads,
+API key, and the page's default answer length and temperature.
 """
 
 from __future__ import annotations
@@ -18,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-ENV_PREFIX = "LORABENCH_CHAT_"
+from harness import settings as env_settings
 
 
 @dataclass(frozen=True)
@@ -38,30 +32,26 @@ class ChatConfig:
     def from_env(cls, environ: dict | None = None) -> "ChatConfig":
         env = os.environ if environ is None else environ
 
-        def get(name: str) -> str | None:
-            value = env.get(ENV_PREFIX + name, "").strip()
-            return value or None
-
-        threads = get("THREADS")
+        threads = env_settings.CHAT_THREADS.get(env)
         return cls(
-            endpoint=get("ENDPOINT"),
-            base=get("BASE"),
-            adapters=tuple(a.strip() for a in (get("ADAPTERS") or "").split(",") if a.strip()),
-            scan=(get("SCAN") or "1").lower() not in ("0", "false", "no"),
+            endpoint=env_settings.CHAT_ENDPOINT.get(env),
+            base=env_settings.CHAT_BASE.get(env),
+            adapters=tuple(a.strip() for a in (env_settings.CHAT_ADAPTERS.get(env) or "").split(",") if a.strip()),
+            scan=(env_settings.CHAT_SCAN.get(env) or "1").lower() not in ("0", "false", "no"),
             threads=int(threads) if threads else None,
-            api_key=get("API_KEY"),
+            api_key=env_settings.CHAT_API_KEY.get(env),
         )
 
     def to_env(self) -> dict[str, str]:
         env = {
-            ENV_PREFIX + "ENDPOINT": self.endpoint or "",
-            ENV_PREFIX + "BASE": self.base or "",
-            ENV_PREFIX + "ADAPTERS": ",".join(self.adapters),
-            ENV_PREFIX + "SCAN": "1" if self.scan else "0",
-            ENV_PREFIX + "THREADS": str(self.threads or ""),
+            env_settings.CHAT_ENDPOINT.name: self.endpoint or "",
+            env_settings.CHAT_BASE.name: self.base or "",
+            env_settings.CHAT_ADAPTERS.name: ",".join(self.adapters),
+            env_settings.CHAT_SCAN.name: "1" if self.scan else "0",
+            env_settings.CHAT_THREADS.name: str(self.threads or ""),
         }
         if self.api_key:
-            env[ENV_PREFIX + "API_KEY"] = self.api_key
+            env[env_settings.CHAT_API_KEY.name] = self.api_key
         return env
 
     def build(self):
@@ -88,9 +78,10 @@ def missing_message(backend, name: str) -> str | None:
         return None
     base = getattr(backend, "base", None)
     if base is not None and not hasattr(backend, "endpoint"):
+        from harness import adapters, paths
         from harness.serving import adapters as adapter_dirs
 
-        expected = adapter_dirs.adapters_root(base) / f"{name}-{adapter_dirs.base_name(base)}"
+        expected = paths.adapters_dir() / f"{name}-{adapters.base_name(base)}"
         try:
             adapter_dirs.check(name, expected)
         except AdapterMissingError as exc:

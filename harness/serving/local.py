@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness.adapters import base_name
 from harness.serving import adapters as adapter_dirs
 from harness.serving.backend import (
     BASE,
@@ -40,7 +41,7 @@ class LocalBackend:
 
         self.base = str(base or registry.EMBEDDED)
         self.base_dir = registry.resolve(self.base)  # one-line error when it is not prepared
-        self.base_id = adapter_dirs.base_name(self.base)
+        self.base_id = base_name(self.base)
         self.adapters = {name: adapter_dirs.check(name, path) for name, path in (adapters or {}).items()}
         self.device = device
         self.threads = threads
@@ -50,20 +51,8 @@ class LocalBackend:
         self._model = None
         self._tokenizer = None
 
-    @classmethod
-    def from_home(cls, base: str | Path | None = None, extra: list[str] | str | None = None, **kwargs) -> "LocalBackend":
-        """The base with every adapter under `$LORABENCH_HOME/adapters/<task>-<base>`, plus `extra` `name=path` ones."""
-        from harness.models import registry
-
-        base = str(base or registry.EMBEDDED)
-        return cls(base, adapter_dirs.select(base, extra), **kwargs)
-
     def list_adapters(self) -> list[str]:
         return [BASE, *self.adapters]
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
 
     def load(self) -> None:
         """Load the base and every adapter (once; later calls return at once)."""

@@ -9,12 +9,12 @@ on the page, never a stack trace.
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
+from harness import benchmarks
+from harness import settings as env_settings
 from harness.errors import LorabenchError
-from harness.serving.backend import BASE, KNOWN_TASKS, BackendError, GenerationSettings
+from harness.serving.backend import BASE, BackendError, GenerationSettings
 from harness.serving.config import ChatConfig, missing_message
 
 TITLE = "lorabench chat"
@@ -28,8 +28,8 @@ def _backend(config: ChatConfig):
     return backend
 
 
-def _default(name: str, cast, fallback):
-    value = os.environ.get(f"LORABENCH_CHAT_{name}", "").strip()
+def _default(setting, cast, fallback):
+    value = setting.get()
     try:
         return cast(value) if value else fallback
     except ValueError:
@@ -41,10 +41,10 @@ def _settings_sidebar() -> tuple[GenerationSettings, str]:
     with st.sidebar.expander("Generation settings", expanded=False):
         max_new_tokens = st.number_input(
             "Max new tokens", min_value=1, max_value=4096, step=16,
-            value=_default("MAX_NEW_TOKENS", int, defaults.max_new_tokens), key="max_new_tokens",
+            value=_default(env_settings.CHAT_MAX_NEW_TOKENS, int, defaults.max_new_tokens), key="max_new_tokens",
         )
         temperature = st.slider(
-            "Temperature (0 = greedy)", 0.0, 2.0, _default("TEMPERATURE", float, defaults.temperature), 0.05, key="temperature"
+            "Temperature (0 = greedy)", 0.0, 2.0, _default(env_settings.CHAT_TEMPERATURE, float, defaults.temperature), 0.05, key="temperature"
         )
         top_p = st.slider("Top-p", 0.05, 1.0, defaults.top_p, 0.05, key="top_p")
         repetition_penalty = st.slider("Repetition penalty", 1.0, 2.0, defaults.repetition_penalty, 0.05, key="repetition_penalty")
@@ -133,7 +133,8 @@ def main() -> None:
             st.error(str(exc))
 
     available = backend.list_adapters()
-    options = available + [t for t in KNOWN_TASKS if t not in available]
+    # The adapters lorabench trains are always offered; one not trained yet says how to get it.
+    options = available + [t for t in benchmarks.adapter_tasks() if t not in available]
     st.sidebar.header("Model")
     adapter = st.sidebar.selectbox(
         "Adapter",

@@ -17,10 +17,10 @@ import logging
 import shutil
 from pathlib import Path
 
-from harness import hub, paths
+from harness import adapters, benchmarks, hub, paths
 from harness.atomic import atomic_dir, atomic_file, write_json
 from harness.errors import LorabenchError
-from harness.train import adapters, record, recipes, runner
+from harness.train import recipes, record, runner
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,9 @@ def ensure_data(task: str, base: str, source: str, recipe: recipes.Recipe | None
     """The prepared data set of `task`; prepares it (as `lorabench prepare-data` would) if missing."""
     from harness.models import registry
 
-    name = recipes.TASKS[task]
-    data_dir = paths.data_dir() / name
+    data = benchmarks.for_adapter(task).data
+    budgeted = data.max_input_tokens is not None  # inputs cut to a token budget (arXiv articles)
+    data_dir = paths.data_dir() / data.name
     manifest = data_dir / "manifest.json"
     if not manifest.is_file():
         from harness.data.pipeline import prepare_dataset
@@ -84,23 +85,23 @@ def ensure_data(task: str, base: str, source: str, recipe: recipes.Recipe | None
         # Truncation budgets are in tokens of the tokenizer that will train on them.
         tokenizer = base if base in registry.MODELS and _prepared(base) else None
         kwargs: dict = {}
-        if name == "arxiv" and recipe is not None and recipes.input_budget(recipe) < 3584:
+        if budgeted and recipe is not None and recipes.input_budget(recipe) < data.max_input_tokens:
             kwargs["max_input_tokens"] = recipes.input_budget(recipe)  # the window is shorter than the default
-        log.info("preparing data set %s (source %s)", name, source)
-        return prepare_dataset(name, source=source, tokenizer=tokenizer, **kwargs)
+        log.info("preparing data set %s (source %s)", data.name, source)
+        return prepare_dataset(data.name, source=source, tokenizer=tokenizer, **kwargs)
     params = json.loads(manifest.read_text()).get("params") or {}
     used = params.get("tokenizer")
-    if name == "arxiv" and recipe is not None and (params.get("max_input_tokens") or 10**9) > recipes.input_budget(recipe):
+    if budgeted and recipe is not None and (params.get("max_input_tokens") or 10**9) > recipes.input_budget(recipe):
         log.warning(
-            "%s keeps up to %s article tokens but %s fits %d: longer rows will be dropped; re-run "
-            "`lorabench prepare-data arxiv --max-input-tokens %d --force`",
-            name, params.get("max_input_tokens"), recipe.file, recipes.input_budget(recipe), recipes.input_budget(recipe),
+            "%s keeps up to %s input tokens but %s fits %d: longer rows will be dropped; re-run "
+            "`lorabench prepare-data %s --max-input-tokens %d --force`",
+            data.name, params.get("max_input_tokens"), recipe.file, recipes.input_budget(recipe), data.name, recipes.input_budget(recipe),
         )
-    if used and used != base and task == "summarization":
+    if budgeted and used and used != base:
         log.warning(
             "%s was prepared with the %s tokenizer, not %s: rows over sequence_len will be dropped; "
             "re-run `lorabench prepare-data %s --tokenizer %s --force` if many are",
-            name, used, base, name, base,
+            data.name, used, base, data.name, base,
         )
     return data_dir
 
@@ -130,8 +131,7 @@ def train(
     progress: bool = True,
 ) -> Path:
     """Train `task` on `base` with its Axolotl recipe; return the published adapter directory."""
-    if task not in recipes.TASKS:
-        raise LorabenchError(f"unknown task {task!r}: choose {' or '.join(recipes.TASKS)}")
+    benchmarks.for_adapter(task)  # an unknown task is a one-line error naming the known ones
     base = base or default_base()
     known = None if recipe else recipes.find(task, base, scale)
     recipe_path = Path(recipe) if recipe else known.path
@@ -211,9 +211,9 @@ def _publish(output: Path, final: Path, rec: dict, rendered: str, base_ident: di
         peft_cfg = json.loads((tmp / "adapter_config.json").read_text())
         # Name the hub model when the base is one (portable to TGI, vLLM, the hub); an embedded
         # model converted from GGUF is not the hub's weights, so it keeps its local path.
-        from harness.models import registry
+        from harness.models import origin
 
-        prov = registry.provenance(Path(base_ident["path"])) if base_ident.get("path") else {}
+        prov = origin.read(Path(base_ident["path"])) if base_ident.get("path") else {}
         if base_ident.get("hf_id") and prov.get("method") != "gguf-conversion":
             peft_cfg["base_model_name_or_path"] = base_ident["hf_id"]
             write_json(tmp / "adapter_config.json", peft_cfg)

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from harness import paths
+from harness import benchmarks, paths
 from harness.errors import LorabenchError
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,8 @@ LAYER_DIR = CONFIG_DIR / "layers"
 MANIFEST = LAYER_DIR / "recipes.yml"
 PLUGIN = "harness.train.plugin.LorabenchPaths"
 HOME_VAR = "${LORABENCH_HOME}"
-TASKS = {"summarization": "arxiv", "code": "code"}  # task -> data set of `lorabench prepare-data`
 SCALES = ("zero2", "zero3", "fsdp", "ray")
-ARXIV_RESERVE = 512  # tokens of the window left for the abstract and the chat template
+INPUT_RESERVE = 512  # tokens of the window left for the target (an abstract) and the chat template
 _HOME_RE = re.compile(r"\$\{LORABENCH_HOME\}|\$LORABENCH_HOME\b")
 
 
@@ -66,8 +65,7 @@ def recipes() -> tuple[Recipe, ...]:
 
 def find(task: str, base: str, scale: str | None = None) -> Recipe:
     """The recipe for `task` on registry base `base` (and a multi-GPU `scale`), or a one-line error."""
-    if task not in TASKS:
-        raise LorabenchError(f"unknown task {task!r}: choose {' or '.join(TASKS)}")
+    benchmarks.for_adapter(task)  # an unknown task is a one-line error naming the known ones
     for r in recipes():
         if (r.task, r.base, r.scale) == (task, base, scale):
             return r
@@ -128,12 +126,13 @@ def _header(path: Path) -> list[str]:
 
 
 def _precondition(recipe: Recipe) -> list[str]:
-    data = TASKS[recipe.task]
+    bench = benchmarks.for_adapter(recipe.task)
+    data, budgeted = bench.data.name, bench.data.max_input_tokens is not None
     embedded = recipe.base == "smollm2-135m-instruct"
     if embedded:
-        budget = f" --max-input-tokens {input_budget(recipe)}" if data == "arxiv" else ""
+        budget = f" --max-input-tokens {input_budget(recipe)}" if budgeted else ""
         prep = f"#   lorabench prepare-model {recipe.base} && lorabench prepare-data {data}{budget}"
-    elif data == "arxiv":
+    elif budgeted:
         prep = f"#   lorabench prepare-data {data} --tokenizer {recipe.base}   (article budget in this base's tokens)"
     else:
         prep = f"#   lorabench prepare-data {data}"
@@ -156,9 +155,9 @@ def _precondition(recipe: Recipe) -> list[str]:
 
 
 def input_budget(recipe: Recipe) -> int:
-    """arXiv article tokens that fit the recipe's window: 512 are kept for abstract and template
-    (prepare-data's default 3584 is exactly this for a 4096 window)."""
-    return int(compose(recipe)["sequence_len"]) - ARXIV_RESERVE
+    """Input tokens (an arXiv article) that fit the recipe's window: 512 are kept for the target and
+    the template (arxiv's declared budget, 3584, is exactly this for a 4096 window)."""
+    return int(compose(recipe)["sequence_len"]) - INPUT_RESERVE
 
 
 def render_text(recipe: Recipe) -> str:
@@ -299,7 +298,8 @@ def check_inputs(cfg: dict, source: str) -> None:
         for ds in cfg.get(group) or []:
             p = Path(str(ds.get("path", ""))).expanduser()
             if not p.exists():
-                data = p.parent.name if p.parent.name in TASKS.values() else "arxiv|code"
+                names = benchmarks.data_names()
+                data = p.parent.name if p.parent.name in names else "|".join(names)
                 raise LorabenchError(f"{source}: dataset {p} does not exist: run `lorabench prepare-data {data}`")
 
 

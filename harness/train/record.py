@@ -8,46 +8,12 @@ throughput, the wall time and the hardware.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
-import os
-import platform
 import statistics
-import subprocess
-from importlib import metadata
 from pathlib import Path
 
-from harness.results.provenance import cpu_model
-
-RECORD_FILE = "lorabench_training.json"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def git_state(root: Path = ROOT) -> dict:
-    """The commit the code was at, and whether the work tree had uncommitted changes."""
-
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+from harness import provenance
+from harness.adapters import RECORD_FILE  # noqa: F401  (the record's file name, where adapters are read)
 
 
 def data_identity(data_dir: Path) -> dict:
@@ -57,54 +23,10 @@ def data_identity(data_dir: Path) -> dict:
     content = json.loads(manifest.read_text())
     return {
         "dir": str(data_dir),
-        "manifest_sha256": sha256_file(manifest),
+        "manifest_sha256": provenance.sha256_file(manifest),
         "content_sha256": content.get("content_sha256"),
         "proxy": content.get("proxy"),
     }
-
-
-def hardware() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "memory_gib": _memory_gib(),
-        "gpus": [],
-    }
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            info["gpus"] = [
-                {"name": torch.cuda.get_device_name(i), "memory_gib": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)}
-                for i in range(torch.cuda.device_count())
-            ]
-    except ImportError:
-        pass
-    return info
-
-
-
-def _memory_gib() -> float | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    return None
-
-
-def versions() -> dict:
-    out = {}
-    for pkg in ("axolotl", "torch", "transformers", "peft", "accelerate", "bitsandbytes", "datasets", "trl"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
 
 
 def throughput(train: list[dict], summary: dict) -> dict:
@@ -136,15 +58,15 @@ def build(*, task: str, recipe_path: Path, rendered: str, base: dict, data_dir: 
         "task": task,
         "recipe": {
             "path": str(recipe_path),
-            "sha256": sha256_bytes(Path(recipe_path).read_bytes()),
-            "rendered_sha256": sha256_bytes(rendered.encode()),
+            "sha256": provenance.sha256_bytes(Path(recipe_path).read_bytes()),
+            "rendered_sha256": provenance.sha256_bytes(rendered.encode()),
             "overrides": overrides,
         },
         "base": base,
         "data": data_identity(data_dir),
-        "code": git_state(),
-        "versions": versions(),
-        "hardware": hardware(),
+        "code": provenance.git_state(),
+        "versions": provenance.library_versions(),
+        "hardware": provenance.hardware(),
         "wall_time_s": result.wall_s,
         "throughput": throughput(result.train, result.summary),
         "loss_curve": [{k: m[k] for k in keep if k in m} for m in result.train],

@@ -1,4 +1,6 @@
-"""Run Axolotl exactly as a user would (`accelerate launch -m axolotl.cli.train CONFIG`) and follow it.
+"""Run Axolotl through its documented entry points and follow it: `python -m axolotl.cli.train
+CONFIG` for one process, `accelerate launch -m axolotl.cli.train CONFIG` for several processes,
+DeepSpeed or FSDP (`command`).
 
 Axolotl runs in a child process: a crash, an OOM or Ctrl-C there never leaves this process in a
 half-imported CUDA/bitsandbytes state, and the command is the documented one. Its whole output goes
@@ -139,20 +141,19 @@ def run(
     progress: bool = True,
 ) -> RunResult:
     """Run Axolotl on `config`; return what it reported. Raises a one-line error if it fails."""
-    from tqdm import tqdm
+    from harness import console
 
     cmd = command(config, num_processes=num_processes, ray=ray, distributed=distributed)
-    log.info("running: %s", " ".join(cmd))
+    log.debug("running: %s", " ".join(cmd))
     log.info("Axolotl's full output: %s", log_path)
     start = time.monotonic()
     result = RunResult(returncode=-1, log_path=log_path, wall_s=0.0)
-    bar = tqdm(total=total_steps, unit="step", desc="training", disable=not progress or None, dynamic_ncols=True)
+    bar = console.Progress(total_steps, 0, "step", disable=not progress)
+    bar.now("training (Axolotl starting)")
 
     def on_step(m: dict) -> None:
-        bar.update(1)
-        bar.set_postfix(loss=m.get("loss"))
-        if bar.disable:  # no terminal (CI, a log file): a line per step instead of a bar
-            log.info("step %d/%s loss %s", m["step"], total_steps or "?", m.get("loss"))
+        bar.now(f"training, loss {m.get('loss')}")
+        bar.advance()
 
     follower = LogFollower(result, start, on_step)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
