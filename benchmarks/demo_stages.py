@@ -46,21 +46,23 @@ def main() -> int:
         board = (results / "leaderboard.md").read_text().strip()
     total = sum(stages.values())
     rows = [f"| {name} | {secs:.0f} | {secs / total:.0%} |" for name, secs in stages.items()]
-    text = "\n".join([
-        f"### {today()}: `lorabench demo {' '.join(args.demo_args)}` from an empty home",
-        "",
-        f"- Command: `.venv/bin/python benchmarks/demo_stages.py --write{' -- ' + ' '.join(args.demo_args) if args.demo_args else ''}`",
-        f"- Machine: {load}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset (torch default)')}",
-        f"- Whole command: {wall:.0f} s (stages {total:.0f} s; the rest is start-up)",
-        "",
-        "| stage | seconds | share |",
-        "|---|---|---|",
-        *rows,
-        "",
-        "The leaderboard that run wrote (demo/results/leaderboard.md):",
-        "",
-        board,
-    ])
+    text = "\n".join(
+        [
+            f"### {today()}: `lorabench demo {' '.join(args.demo_args)}` from an empty home",
+            "",
+            f"- Command: `.venv/bin/python benchmarks/demo_stages.py --write{' -- ' + ' '.join(args.demo_args) if args.demo_args else ''}`",
+            f"- Machine: {load}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset (torch default)')}",
+            f"- Whole command: {wall:.0f} s (stages {total:.0f} s; the rest is start-up)",
+            "",
+            "| stage | seconds | share |",
+            "|---|---|---|",
+            *rows,
+            "",
+            "The leaderboard that run wrote (demo/results/leaderboard.md):",
+            "",
+            board,
+        ]
+    )
     return publish(SECTION, text, args.write)
 
 

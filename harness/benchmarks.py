@@ -178,7 +178,9 @@ def _parse(path: Path) -> Benchmark:
             if metric.kind not in KINDS:
                 raise LorabenchError(f"{where}: metric {m_name} has kind {metric.kind!r}: choose {', '.join(KINDS)}")
             if (metric.kind == "corpus") != (metric.statistic is not None) or (metric.statistic and metric.statistic not in STATISTICS):
-                raise LorabenchError(f"{where}: metric {m_name}: a corpus metric names its statistic ({', '.join(STATISTICS)}); others name none")
+                raise LorabenchError(
+                    f"{where}: metric {m_name}: a corpus metric names its statistic ({', '.join(STATISTICS)}); others name none"
+                )
             metrics[metric.name] = metric
         tasks = {}
         for t_name, spec in (raw["tasks"] or {}).items():
@@ -204,7 +206,9 @@ def _parse(path: Path) -> Benchmark:
             path=path,
         )
     except KeyError as exc:
-        raise LorabenchError(f"{path} lacks {exc.args[0]!r}: every benchmark declares {', '.join(sorted(_KEYS - {'title', 'filter', 'demo_task'}))}") from None
+        raise LorabenchError(
+            f"{path} lacks {exc.args[0]!r}: every benchmark declares {', '.join(sorted(_KEYS - {'title', 'filter', 'demo_task'}))}"
+        ) from None
     except TypeError as exc:
         raise LorabenchError(f"{path}: {exc}: see lm_eval_tasks/arxiv_sum.benchmark.yml for the fields") from None
     if bench.primary_metric not in bench.metrics or bench.metrics[bench.primary_metric].kind == "label":
@@ -266,7 +270,9 @@ def get(name: str) -> Benchmark:
     try:
         return registry()[name]
     except KeyError:
-        raise LorabenchError(f"unknown benchmark {name!r}: choose {', '.join(registry())} or declare it in a *{DECLARATION_SUFFIX}") from None
+        raise LorabenchError(
+            f"unknown benchmark {name!r}: choose {', '.join(registry())} or declare it in a *{DECLARATION_SUFFIX}"
+        ) from None
 
 
 def for_task(task: str) -> Benchmark | None:

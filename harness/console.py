@@ -130,8 +130,15 @@ class Progress:
         # Redraws with a carriage return, also when the console is not a terminal (CI logs show the
         # last state of each line); the time left is tqdm's, at the pace of the items done here.
         self.bar = tqdm(
-            total=total, initial=done, unit=unit, file=stream(), dynamic_ncols=True, leave=True, disable=disable,
-            mininterval=1.0, bar_format="{desc}: {n_fmt}/{total_fmt} {unit}s [{elapsed}, {remaining} left]",
+            total=total,
+            initial=done,
+            unit=unit,
+            file=stream(),
+            dynamic_ncols=True,
+            leave=True,
+            disable=disable,
+            mininterval=1.0,
+            bar_format="{desc}: {n_fmt}/{total_fmt} {unit}s [{elapsed}, {remaining} left]",
         )
 
     def now(self, text: str) -> None:

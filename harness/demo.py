@@ -113,13 +113,17 @@ def run_demo(settings: DemoSettings) -> Path:
                     log.info("reusing the trained %s adapter at %s", task, target)
                 else:
                     # no_eval: the demo measures the adapters with lm-eval below, not with eval loss.
-                    job.train(task, registry.EMBEDDED, max_steps=settings.max_steps, source=settings.source, force=target.exists(), no_eval=True)
+                    job.train(
+                        task, registry.EMBEDDED, max_steps=settings.max_steps, source=settings.source, force=target.exists(), no_eval=True
+                    )
             adapters.append(str(target))
         with stages.stage("evaluate"):
             store = run_matrix(
                 [registry.EMBEDDED],
                 adapters,
-                EvalSettings(tasks=benchmarks.demo_tasks(), limit=settings.limit, gen_kwargs=settings.gen_kwargs, batch_size=settings.batch_size),
+                EvalSettings(
+                    tasks=benchmarks.demo_tasks(), limit=settings.limit, gen_kwargs=settings.gen_kwargs, batch_size=settings.batch_size
+                ),
             )
         with stages.stage("leaderboard"):
             rows = compare.rows(store.cells(), lambda c: store.samples(c.cell_id))

@@ -14,15 +14,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def streamlit_command(app: Path, port: int, host: str = "127.0.0.1") -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(app),
-        "--server.port", str(port),
-        "--server.address", host,
-        "--server.headless", "true",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(port),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
         # The watcher reloads edited sources, and imports every module it sees to do so (a
         # traceback per rerun for torchvision, which is not installed): pages here never change.
-        "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "minimal",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
     ]
 
 

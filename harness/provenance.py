@@ -16,8 +16,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # What evaluation and training depend on; each is recorded with the version installed.
 LIBRARIES = (
-    "torch", "transformers", "peft", "accelerate", "bitsandbytes", "datasets", "trl", "axolotl",
-    "lm_eval", "bert-score", "codebleu", "sacrebleu", "rouge-score",
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "bitsandbytes",
+    "datasets",
+    "trl",
+    "axolotl",
+    "lm_eval",
+    "bert-score",
+    "codebleu",
+    "sacrebleu",
+    "rouge-score",
 )
 
 

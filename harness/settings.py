@@ -35,7 +35,10 @@ INCLUDE_PATH = Setting(
     "LORABENCH_INCLUDE_PATH", None, False, "more folders of task YAMLs and *.benchmark.yml declarations (os.pathsep-separated)"
 )
 BERTSCORE_MODEL = Setting(
-    "LORABENCH_BERTSCORE_MODEL", "all-MiniLM-L6-v2", True, "BERTScore backbone: all-MiniLM-L6-v2 (offline), roberta-large, a hub id or a path"
+    "LORABENCH_BERTSCORE_MODEL",
+    "all-MiniLM-L6-v2",
+    True,
+    "BERTScore backbone: all-MiniLM-L6-v2 (offline), roberta-large, a hub id or a path",
 )
 BERTSCORE_LAYERS = Setting("LORABENCH_BERTSCORE_LAYERS", None, True, "BERTScore layer, for a backbone bert-score does not know")
 EVAL_SPLIT = Setting("LORABENCH_EVAL_SPLIT", "test", True, "the eval split the tasks read: test or validation")
@@ -52,7 +55,9 @@ CHAT_ADAPTERS = Setting("LORABENCH_CHAT_ADAPTERS", None, False, "chat: extra nam
 CHAT_SCAN = Setting("LORABENCH_CHAT_SCAN", "1", False, "chat: 0 = do not take the adapters under $LORABENCH_HOME/adapters")
 CHAT_THREADS = Setting("LORABENCH_CHAT_THREADS", None, False, "chat: torch threads of the local backend")
 CHAT_API_KEY = Setting("LORABENCH_CHAT_API_KEY", None, False, "chat: bearer token for the remote endpoint")
-CHAT_MAX_NEW_TOKENS = Setting("LORABENCH_CHAT_MAX_NEW_TOKENS", None, False, "chat page: default answer length (unset: the generation defaults)")
+CHAT_MAX_NEW_TOKENS = Setting(
+    "LORABENCH_CHAT_MAX_NEW_TOKENS", None, False, "chat page: default answer length (unset: the generation defaults)"
+)
 CHAT_TEMPERATURE = Setting("LORABENCH_CHAT_TEMPERATURE", None, False, "chat page: default temperature (unset: the generation defaults)")
 
 ALL: tuple[Setting, ...] = tuple(v for v in globals().values() if isinstance(v, Setting))

@@ -54,7 +54,9 @@ def main() -> None:
         st.warning(f"{path} holds no results yet. Run `lorabench eval`.")
         return
     frame["system"] = frame.apply(system, axis=1)
-    st.caption(f"{path} · {len(index)} cells · 95% bootstrap CIs · * = p < 0.05 vs the same base on the same documents (paired sign-flip test; paired bootstrap for BLEU/CodeBLEU)")
+    st.caption(
+        f"{path} · {len(index)} cells · 95% bootstrap CIs · * = p < 0.05 vs the same base on the same documents (paired sign-flip test; paired bootstrap for BLEU/CodeBLEU)"
+    )
     for label in sorted(set(frame["data"]) - {""}):
         if "proxy" in label:
             st.warning(f"Proxy data, not the benchmark: {label}")
@@ -72,8 +74,28 @@ def main() -> None:
     st.subheader("Table")
     shown = view.assign(
         adapter=view["adapter"].replace("", "(base)"),
-        sig=view.apply(lambda r: "" if pd.isna(r["p_value"]) else ("better *" if r["improves"] else ("worse *" if r["significant"] else "n.s.")), axis=1),
-    )[["task", "base", "adapter", "metric", "value", "ci_low", "ci_high", "n", "delta", "delta_low", "delta_high", "p_value", "sig", "data"]]
+        sig=view.apply(
+            lambda r: "" if pd.isna(r["p_value"]) else ("better *" if r["improves"] else ("worse *" if r["significant"] else "n.s.")),
+            axis=1,
+        ),
+    )[
+        [
+            "task",
+            "base",
+            "adapter",
+            "metric",
+            "value",
+            "ci_low",
+            "ci_high",
+            "n",
+            "delta",
+            "delta_low",
+            "delta_high",
+            "p_value",
+            "sig",
+            "data",
+        ]
+    ]
     st.dataframe(shown, hide_index=True, width="stretch")
 
     st.subheader("Per task")
@@ -83,8 +105,21 @@ def main() -> None:
         cols = st.columns(min(3, max(1, part["metric"].nunique())))
         for i, metric in enumerate(sorted(part["metric"].unique())):
             data = part[part["metric"] == metric]
-            bars = alt.Chart(data).mark_bar().encode(x=alt.X("system:N", title=None), y=alt.Y("value:Q", title=metric), color="system:N", tooltip=["system", "value", "ci_low", "ci_high", "n"])
-            whiskers = alt.Chart(data.dropna(subset=["ci_low"])).mark_errorbar().encode(x="system:N", y=alt.Y("ci_low:Q", title=metric), y2="ci_high:Q")
+            bars = (
+                alt.Chart(data)
+                .mark_bar()
+                .encode(
+                    x=alt.X("system:N", title=None),
+                    y=alt.Y("value:Q", title=metric),
+                    color="system:N",
+                    tooltip=["system", "value", "ci_low", "ci_high", "n"],
+                )
+            )
+            whiskers = (
+                alt.Chart(data.dropna(subset=["ci_low"]))
+                .mark_errorbar()
+                .encode(x="system:N", y=alt.Y("ci_low:Q", title=metric), y2="ci_high:Q")
+            )
             cols[i % len(cols)].altair_chart((bars + whiskers).properties(height=260, title=metric), width="stretch")
 
     st.subheader("Delta vs base")
@@ -92,12 +127,21 @@ def main() -> None:
     if deltas.empty:
         st.info("No adapter has a comparable base cell in this view.")
     else:
-        chart = alt.Chart(deltas.assign(label=deltas["adapter"] + " · " + deltas["metric"])).mark_point(filled=True, size=80).encode(
-            y=alt.Y("label:N", title=None), x=alt.X("delta:Q", title="adapter - base"),
-            color=alt.Color("significant:N", scale=alt.Scale(domain=[True, False], range=["#d62728", "#7f7f7f"])),
-            tooltip=["task", "base", "adapter", "metric", "delta", "delta_low", "delta_high", "p_value"],
+        chart = (
+            alt.Chart(deltas.assign(label=deltas["adapter"] + " · " + deltas["metric"]))
+            .mark_point(filled=True, size=80)
+            .encode(
+                y=alt.Y("label:N", title=None),
+                x=alt.X("delta:Q", title="adapter - base"),
+                color=alt.Color("significant:N", scale=alt.Scale(domain=[True, False], range=["#d62728", "#7f7f7f"])),
+                tooltip=["task", "base", "adapter", "metric", "delta", "delta_low", "delta_high", "p_value"],
+            )
         )
-        rules = alt.Chart(deltas.assign(label=deltas["adapter"] + " · " + deltas["metric"])).mark_rule().encode(y="label:N", x="delta_low:Q", x2="delta_high:Q")
+        rules = (
+            alt.Chart(deltas.assign(label=deltas["adapter"] + " · " + deltas["metric"]))
+            .mark_rule()
+            .encode(y="label:N", x="delta_low:Q", x2="delta_high:Q")
+        )
         st.altair_chart((rules + chart).properties(height=max(120, 28 * len(deltas))), width="stretch")
 
     st.subheader("Samples: base and adapter side by side")
@@ -117,11 +161,17 @@ def main() -> None:
     records = []
     for doc_id, a in sorted(adapter_samples.items()):
         b = base_samples.get(doc_id)
-        records.append({
-            "doc": a.doc_key, "prompt": (a.prompt or "")[-400:], "reference": a.reference,
-            "base answer": b.response if b else "", "adapter answer": a.response,
-            f"base {metric}": b.scores.get(metric) if b and metric else None, f"adapter {metric}": a.scores.get(metric) if metric else None,
-        })
+        records.append(
+            {
+                "doc": a.doc_key,
+                "prompt": (a.prompt or "")[-400:],
+                "reference": a.reference,
+                "base answer": b.response if b else "",
+                "adapter answer": a.response,
+                f"base {metric}": b.scores.get(metric) if b and metric else None,
+                f"adapter {metric}": a.scores.get(metric) if metric else None,
+            }
+        )
     st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch")
 
 

@@ -106,8 +106,6 @@ def results_db(eval_data, embedded_model, random_adapter, tmp_path_factory) -> P
     return db
 
 
-
-
 # --- helpers of several test files ----------------------------------------------------------------
 
 

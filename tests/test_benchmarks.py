@@ -22,7 +22,11 @@ TASKS = ROOT / "lm_eval_tasks"
 
 def test_the_registry_declares_the_three_benchmarks_with_their_primary_metrics():
     reg = benchmarks.registry()
-    assert {name: b.primary_metric for name, b in reg.items()} == {"arxiv_sum": "rougeL", "code_instruct": "codebleu", "humaneval": "pass@1"}
+    assert {name: b.primary_metric for name, b in reg.items()} == {
+        "arxiv_sum": "rougeL",
+        "code_instruct": "codebleu",
+        "humaneval": "pass@1",
+    }
     assert benchmarks.adapter_tasks() == ["summarization", "code"]
     assert benchmarks.for_task("humaneval_greedy").name == "humaneval"
     assert benchmarks.for_data("arxiv").adapter == "summarization"
@@ -55,7 +59,9 @@ def test_bad_declarations_are_one_line_errors(tmp_path, monkeypatch):
     for expected, content in cases.items():
         folder = tmp_path / expected.replace(" ", "_")
         folder.mkdir()
-        (folder / "x.benchmark.yml").write_text(yaml.safe_dump({**content, "benchmark": "x_" + folder.name, "tasks": {"x_task": {"version": 1}}}))
+        (folder / "x.benchmark.yml").write_text(
+            yaml.safe_dump({**content, "benchmark": "x_" + folder.name, "tasks": {"x_task": {"version": 1}}})
+        )
         monkeypatch.setenv(benchmarks.INCLUDE_ENV, str(folder))
         with pytest.raises(LorabenchError) as err:
             benchmarks.registry()
@@ -68,12 +74,28 @@ def test_bad_declarations_are_one_line_errors(tmp_path, monkeypatch):
 PROBLEMS = [
     ("Write a function add(a, b) that returns the sum of a and b.", "def add(a, b):\n    return a + b\n", ["assert add(1, 2) == 3"]),
     ("Write a function square(x) that returns x squared.", "def square(x):\n    return x * x\n", ["assert square(3) == 9"]),
-    ("Write a function first(xs) that returns the first item of a list.", "def first(xs):\n    return xs[0]\n", ["assert first([4, 5]) == 4"]),
+    (
+        "Write a function first(xs) that returns the first item of a list.",
+        "def first(xs):\n    return xs[0]\n",
+        ["assert first([4, 5]) == 4"],
+    ),
     ("Write a function is_even(n) that says whether n is even.", "def is_even(n):\n    return n % 2 == 0\n", ["assert is_even(4)"]),
     ("Write a function rev(s) that reverses a string.", "def rev(s):\n    return s[::-1]\n", ["assert rev('ab') == 'ba'"]),
-    ("Write a function largest(xs) that returns the largest number.", "def largest(xs):\n    return max(xs)\n", ["assert largest([1, 9]) == 9"]),
-    ("Write a function count_a(s) that counts the letter a.", "def count_a(s):\n    return s.count('a')\n", ["assert count_a('banana') == 3"]),
-    ("Write a function double(xs) that doubles every number.", "def double(xs):\n    return [2 * x for x in xs]\n", ["assert double([1]) == [2]"]),
+    (
+        "Write a function largest(xs) that returns the largest number.",
+        "def largest(xs):\n    return max(xs)\n",
+        ["assert largest([1, 9]) == 9"],
+    ),
+    (
+        "Write a function count_a(s) that counts the letter a.",
+        "def count_a(s):\n    return s.count('a')\n",
+        ["assert count_a('banana') == 3"],
+    ),
+    (
+        "Write a function double(xs) that doubles every number.",
+        "def double(xs):\n    return [2 * x for x in xs]\n",
+        ["assert double([1]) == [2]"],
+    ),
 ]
 
 
@@ -95,7 +117,12 @@ def _new_benchmark(folder: Path) -> list[Path]:
                     "test_pass_rate": {"kind": "mean", "scale": "0..1"},
                     "all_tests_pass": {"kind": "mean", "scale": "0..1"},
                 },
-                "data": {"name": "mbpp_local", "shape": "code", "splits": "hash", "fields": {"input": "text", "target": "code", "unit_tests": "test_list"}},
+                "data": {
+                    "name": "mbpp_local",
+                    "shape": "code",
+                    "splits": "hash",
+                    "fields": {"input": "text", "target": "code", "unit_tests": "test_list"},
+                },
             }
         )
     )
@@ -105,7 +132,9 @@ def _new_benchmark(folder: Path) -> list[Path]:
         f"include: {TASKS / 'code_instruct.yaml'}\ntask: mbpp_local\ndataset_kwargs:\n  dataset: mbpp_local\nmetadata:\n  version: 1.0\n"
     )
     rows = folder / "rows.jsonl"
-    rows.write_text("".join(json.dumps({"task_id": i, "text": t, "code": c, "test_list": tests}) + "\n" for i, (t, c, tests) in enumerate(PROBLEMS)))
+    rows.write_text(
+        "".join(json.dumps({"task_id": i, "text": t, "code": c, "test_list": tests}) + "\n" for i, (t, c, tests) in enumerate(PROBLEMS))
+    )
     return [declaration, task, rows]
 
 

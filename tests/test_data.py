@@ -148,7 +148,9 @@ def test_folder_of_splits_and_save_to_disk(embedded_model, tmp_path):
     a = pipeline.prepare_dataset("arxiv", path=folder, out=tmp_path / "a")
     assert manifest.read(a)["splits"] == {"train": 20, "validation": 5, "test": 5}
     saved = tmp_path / "saved"
-    DatasetDict({"train": Dataset.from_list(rows[:20]), "validation": Dataset.from_list(rows[20:25]), "test": Dataset.from_list(rows[25:])}).save_to_disk(saved)
+    DatasetDict(
+        {"train": Dataset.from_list(rows[:20]), "validation": Dataset.from_list(rows[20:25]), "test": Dataset.from_list(rows[25:])}
+    ).save_to_disk(saved)
     b = pipeline.prepare_dataset("arxiv", path=saved, out=tmp_path / "b")
     assert manifest.read(b)["content_sha256"] == manifest.read(a)["content_sha256"]
 

@@ -75,4 +75,6 @@ def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
     again = subprocess.run([sys.executable, "-m", "harness.cli", *ARGS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "reusing the trained summarization adapter" in again.stderr and "9 of 9 cells are already in" in again.stderr
-    assert [(c.cell_id, c.created_at) for c in ResultStore(demo / "results" / "results.sqlite").cells()] == [(c.cell_id, c.created_at) for c in cells]
+    assert [(c.cell_id, c.created_at) for c in ResultStore(demo / "results" / "results.sqlite").cells()] == [
+        (c.cell_id, c.created_at) for c in cells
+    ]

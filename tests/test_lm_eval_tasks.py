@@ -37,20 +37,50 @@ def eval_data(embedded_model, lorabench_home):
         prepare_dataset("code", path=code)
     else:
         data = lorabench_home / "data"
-        _write_rows(data / "arxiv" / "eval" / "test.jsonl", [
-            {"id": "a1", "prompt": "Write the abstract of the following scientific paper.\n\nWe measure the speed of light in water.", "reference": "We measure the speed of light in water."},
-            {"id": "a2", "prompt": "Write the abstract of the following scientific paper.\n\nWe study sorting networks.", "reference": "Sorting networks are studied."},
-        ])
-        _write_rows(data / "code" / "eval" / "test.jsonl", [
-            {"id": "c1", "prompt": "Write a function `add(a, b)` that returns a + b.", "reference": "def add(a, b):\n    return a + b\n", "unit_tests": ["assert add(1, 2) == 3"], "test_imports": []},
-            {"id": "c2", "prompt": "Write a function `neg(x)` that returns -x.", "reference": "def neg(x):\n    return -x\n", "unit_tests": ["assert neg(1) == -1"], "test_imports": []},
-        ])
+        _write_rows(
+            data / "arxiv" / "eval" / "test.jsonl",
+            [
+                {
+                    "id": "a1",
+                    "prompt": "Write the abstract of the following scientific paper.\n\nWe measure the speed of light in water.",
+                    "reference": "We measure the speed of light in water.",
+                },
+                {
+                    "id": "a2",
+                    "prompt": "Write the abstract of the following scientific paper.\n\nWe study sorting networks.",
+                    "reference": "Sorting networks are studied.",
+                },
+            ],
+        )
+        _write_rows(
+            data / "code" / "eval" / "test.jsonl",
+            [
+                {
+                    "id": "c1",
+                    "prompt": "Write a function `add(a, b)` that returns a + b.",
+                    "reference": "def add(a, b):\n    return a + b\n",
+                    "unit_tests": ["assert add(1, 2) == 3"],
+                    "test_imports": [],
+                },
+                {
+                    "id": "c2",
+                    "prompt": "Write a function `neg(x)` that returns -x.",
+                    "reference": "def neg(x):\n    return -x\n",
+                    "unit_tests": ["assert neg(1) == -1"],
+                    "test_imports": [],
+                },
+            ],
+        )
         # A manifest that says what these files are: a later prepare_dataset (other tests share this
         # home) sees other parameters and rebuilds the data instead of trusting these rows.
         for name in ("arxiv", "code"):
             rows = (data / name / "eval" / "test.jsonl").read_bytes()
-            manifest = {"params": {"hand-made test rows": name}, "source": {"label": "hand-made test rows"},
-                        "proxy": False, "content_sha256": hashlib.sha256(rows).hexdigest()}
+            manifest = {
+                "params": {"hand-made test rows": name},
+                "source": {"label": "hand-made test rows"},
+                "proxy": False,
+                "content_sha256": hashlib.sha256(rows).hexdigest(),
+            }
             (data / name / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return lorabench_home / "data"
 
@@ -74,6 +104,7 @@ def adapter(embedded_model, tmp_path_factory):
 
 
 # --- registration ----------------------------------------------------------------------------
+
 
 def test_tasks_register_and_our_humaneval_overrides_the_builtin():
     import lm_eval
@@ -103,6 +134,7 @@ def test_missing_data_is_a_one_line_error(fresh_home):
 
 
 # --- real runs -------------------------------------------------------------------------------
+
 
 def _check_aggregates_from_samples(results: dict, task: str) -> None:
     """Every reported score is recomputable from the logged per-sample values."""
@@ -169,16 +201,25 @@ def test_cli_with_peft_adapter_logs_samples(embedded_model, eval_data, adapter, 
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", LORABENCH_HOME=str(lorabench_home))
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     cmd = [
-        "lm_eval", "--model", "hf",
-        "--model_args", f"pretrained={embedded_model},peft={adapter},dtype=float32",
-        "--include_path", str(TASKS_DIR),
-        "--tasks", "arxiv_sum,humaneval",
-        "--limit", "1",
+        "lm_eval",
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={embedded_model},peft={adapter},dtype=float32",
+        "--include_path",
+        str(TASKS_DIR),
+        "--tasks",
+        "arxiv_sum,humaneval",
+        "--limit",
+        "1",
         "--apply_chat_template",
-        "--gen_kwargs", "max_gen_toks=24",
-        "--batch_size", "10",
+        "--gen_kwargs",
+        "max_gen_toks=24",
+        "--batch_size",
+        "10",
         "--log_samples",
-        "--output_path", str(out),
+        "--output_path",
+        str(out),
         "--confirm_run_unsafe_code",
     ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -34,7 +34,11 @@ def test_every_cell_is_stored_with_metrics_samples_and_provenance(results_db, ra
     for c in cells:
         assert c.n == 2
         names = {m.name for m in c.metrics}
-        expected = {"arxiv_sum": {"bleu", "rouge1", "rougeL", "bertscore_f1"}, "humaneval_greedy": {"pass@1"}, "code_instruct": {"bleu", "codebleu"}}[c.task]
+        expected = {
+            "arxiv_sum": {"bleu", "rouge1", "rougeL", "bertscore_f1"},
+            "humaneval_greedy": {"pass@1"},
+            "code_instruct": {"bleu", "codebleu"},
+        }[c.task]
         assert expected <= names
         for m in c.metrics:
             assert m.ci_low is not None and m.ci_low <= m.value + 1e-9 and m.value <= m.ci_high + 1e-9, (c.task, m)
@@ -85,8 +89,22 @@ def test_a_different_slice_is_a_different_cell_never_compared(results_db, random
 
 def test_kill_minus_nine_then_resume(eval_data, random_adapter, tmp_path):
     db = tmp_path / "r.sqlite"
-    cmd = [sys.executable, "-m", "harness.cli", "eval", "--adapters", str(random_adapter), "--tasks", "humaneval_greedy,code_instruct",
-           "--limit", "2", "--gen-kwargs", "max_gen_toks=32", "--db", str(db)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "eval",
+        "--adapters",
+        str(random_adapter),
+        "--tasks",
+        "humaneval_greedy,code_instruct",
+        "--limit",
+        "2",
+        "--gen-kwargs",
+        "max_gen_toks=32",
+        "--db",
+        str(db),
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     first = None
@@ -94,8 +112,11 @@ def test_kill_minus_nine_then_resume(eval_data, random_adapter, tmp_path):
         time.sleep(1)
         if db.exists():
             with sqlite3.connect(db) as conn:
-                with_rows = conn.execute("SELECT cell_id, task, created_at FROM cells").fetchall() if conn.execute(
-                    "SELECT name FROM sqlite_master WHERE name='cells'").fetchone() else []
+                with_rows = (
+                    conn.execute("SELECT cell_id, task, created_at FROM cells").fetchall()
+                    if conn.execute("SELECT name FROM sqlite_master WHERE name='cells'").fetchone()
+                    else []
+                )
             first = with_rows[0] if with_rows else None
         assert proc.poll() is None, "eval finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
@@ -125,11 +146,21 @@ def test_adapter_for_another_base_is_refused(random_adapter, tmp_path):
 
 def test_leaderboard_cli_prints_and_exports(results_db, tmp_path):
     md, csv_file = tmp_path / "lb.md", tmp_path / "lb.csv"
-    done = subprocess.run([sys.executable, "-m", "harness.cli", "leaderboard", "--db", str(results_db), "--markdown", str(md), "--csv", str(csv_file)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "leaderboard", "--db", str(results_db), "--markdown", str(md), "--csv", str(csv_file)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "delta vs base" in done.stdout and "random-lora" in done.stdout and "humaneval_greedy" in done.stdout
     assert md.read_text().startswith("| task | base | adapter |")
-    assert len(csv_file.read_text().splitlines()) == len([ln for ln in md.read_text().splitlines() if ln.startswith("| ") ])
-    missing = subprocess.run([sys.executable, "-m", "harness.cli", "leaderboard", "--db", str(tmp_path / "none.sqlite")], cwd=ROOT, capture_output=True, text=True)
+    assert len(csv_file.read_text().splitlines()) == len([ln for ln in md.read_text().splitlines() if ln.startswith("| ")])
+    missing = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "leaderboard", "--db", str(tmp_path / "none.sqlite")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 2 and "run `lorabench eval` first" in missing.stderr

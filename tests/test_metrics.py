@@ -15,6 +15,7 @@ REF = "the cat sat on a mat"
 
 # --- BLEU ------------------------------------------------------------------------------------
 
+
 def test_bleu_hand_checked_pair():
     # 1-grams 5/6 (the second "the" is clipped), 2-grams 3/5, 3-grams 2/4, 4-grams 1/3, equal
     # lengths so no brevity penalty: BLEU = (5/6 * 3/5 * 1/2 * 1/3) ** (1/4) = (1/12) ** 0.25.
@@ -39,6 +40,7 @@ def test_bleu_is_a_corpus_statistic_not_a_mean():
 
 # --- ROUGE -----------------------------------------------------------------------------------
 
+
 def test_rouge_hand_checked_pair():
     r = metrics_text.rouge(REF, HYP)
     assert r["rouge1"] == pytest.approx(5 / 6)  # overlap 5 of 6 unigrams each side
@@ -53,6 +55,7 @@ def test_rouge_uses_the_stemmer():
 
 
 # --- pass@k ----------------------------------------------------------------------------------
+
 
 def test_pass_at_k_matches_the_closed_form():
     for n in range(1, 21):
@@ -109,6 +112,7 @@ def test_codebleu_ranks_and_survives_empty_predictions():
 
 
 # --- BERTScore -------------------------------------------------------------------------------
+
 
 def test_bertscore_identical_text_and_backbone_label(monkeypatch):
     monkeypatch.delenv(metrics_text.BERTSCORE_ENV, raising=False)
@@ -178,7 +182,7 @@ CODE_PAIRS = [
     (CODE, ""),  # empty prediction: scored as `pass`
     (CODE, "The function returns the sum of its two arguments."),  # prose, no code
     (
-        "def mean(xs):\n    \"\"\"Average of xs.\"\"\"\n    # guard against empty input\n    if not xs:\n        return 0.0\n    return sum(xs) / len(xs)\n",
+        'def mean(xs):\n    """Average of xs."""\n    # guard against empty input\n    if not xs:\n        return 0.0\n    return sum(xs) / len(xs)\n',
         "def mean(xs):\n    '''Return the mean.'''\n    total = 0\n    for x in xs:  # accumulate\n        total += x\n    return total / len(xs)\n",
     ),  # comments and docstrings on both sides
     ("def is_even(n):\n    return n % 2 == 0\n", "def is_even(n) return n % 2 == 0\n"),  # syntax error
@@ -240,7 +244,11 @@ def test_bleu_from_stats_equals_sacrebleu_on_any_resample():
 def test_api_corpus_stats_agree_with_aggregate():
     text_items = [list(p) for p in TEXT_PAIRS]
     code_items = [list(p) for p in CODE_PAIRS]
-    for task, metric, items in (("arxiv_sum", "bleu", text_items), ("code_instruct", "bleu", code_items), ("code_instruct", "codebleu", code_items)):
+    for task, metric, items in (
+        ("arxiv_sum", "bleu", text_items),
+        ("code_instruct", "bleu", code_items),
+        ("code_instruct", "codebleu", code_items),
+    ):
         rows = api.corpus_stats(task, metric, items)
         for idx in ([*range(len(items))], [0, 0, 2], [len(items) - 1]):
             expected = api.aggregate(task, metric, [items[i] for i in idx])

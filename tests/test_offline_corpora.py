@@ -28,7 +28,7 @@ def functions() -> list[dict]:
 def _code(row: dict) -> str:
     out = row["output"]
     assert out.startswith(FENCE_OPEN) and out.endswith(FENCE_CLOSE)
-    return out[len(FENCE_OPEN):-len(FENCE_CLOSE)]
+    return out[len(FENCE_OPEN) : -len(FENCE_CLOSE)]
 
 
 def test_labels_name_the_real_data_sets():
@@ -83,7 +83,7 @@ def test_clean_description_strips_light_markup():
     raw = (
         "# demo\n\n"
         "[![PyPI](https://img.shields.io/pypi/v/demo.svg)](https://pypi.org/project/demo/)\n"
-        "<p align=\"center\">\n  <img src=\"logo.png\"\n       alt=\"logo\">\n</p>\n"
+        '<p align="center">\n  <img src="logo.png"\n       alt="logo">\n</p>\n'
         "<!-- a comment -->\n"
         ".. image:: https://example.org/badge.svg\n   :target: https://example.org\n\n"
         "|build| |docs|\n\n"
@@ -91,9 +91,7 @@ def test_clean_description_strips_light_markup():
         "```python\nx = 1 < 2\n```\n"
         "[pypi-badge]: https://img.shields.io/pypi/v/demo.svg\n"
     )
-    assert oc._clean_description(raw) == (
-        "# demo\n\nSome real text with a <https://example.org> link.\n\n```python\nx = 1 < 2\n```"
-    )
+    assert oc._clean_description(raw) == ("# demo\n\nSome real text with a <https://example.org> link.\n\n```python\nx = 1 < 2\n```")
 
 
 def test_cut_summary_removes_one_early_copy():

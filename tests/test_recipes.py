@@ -24,13 +24,29 @@ EMBEDDED = [r for r in ALL if r.base == "smollm2-135m-instruct"]
 GPU = [r for r in ALL if r.base != "smollm2-135m-instruct"]
 # The only keys an embedded recipe may set differently from its 7B counterpart: what the CPU forces.
 CPU_FORCED = {
-    "base_model", "output_dir",  # which model, where it goes
-    "bf16", "fp16", "tf32", "attn_implementation", "optimizer",  # no CUDA
-    "lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel",  # CUDA kernels
-    "sequence_len", "micro_batch_size", "gradient_accumulation_steps", "max_steps",  # 2 cores
+    "base_model",
+    "output_dir",  # which model, where it goes
+    "bf16",
+    "fp16",
+    "tf32",
+    "attn_implementation",
+    "optimizer",  # no CUDA
+    "lora_mlp_kernel",
+    "lora_qkv_kernel",
+    "lora_o_kernel",
+    "lora_embedding_kernel",  # CUDA kernels
+    "sequence_len",
+    "micro_batch_size",
+    "gradient_accumulation_steps",
+    "max_steps",  # 2 cores
     "gradient_checkpointing",  # a 135M model's activations are small: recomputing them only costs time
     "learning_rate",  # 2e-4 is QLoRA's rate for 7B+; the 135M model needs 1e-3 to move in 20 steps
-    "test_datasets", "evals_per_epoch", "eval_steps", "saves_per_epoch", "save_total_limit", "save_strategy",
+    "test_datasets",
+    "evals_per_epoch",
+    "eval_steps",
+    "saves_per_epoch",
+    "save_total_limit",
+    "save_strategy",
 }
 
 
@@ -103,8 +119,9 @@ def loaded_cfgs(lorabench_home, tmp_path_factory):
     jobs = [(str(r.path), str(FIXTURES / r.base), str(out_root / r.path.stem), r.scale) for r in ALL]
     env = {**os.environ, "AXOLOTL_TEE_STDOUT": "0"}
     # Run from the repository root: the DeepSpeed JSON paths are relative to it.
-    done = subprocess.run([sys.executable, "-c", LOAD_ALL, json.dumps(jobs)], cwd=recipes.ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_ALL, json.dumps(jobs)], cwd=recipes.ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("LOADED="))
     return json.loads(line.removeprefix("LOADED="))

@@ -19,7 +19,13 @@ from harness.results.store import Cell, Metric, ResultStore, Sample
 def make_cell(base="b", adapter="", task="t", key="k" * 64, scores=None, metric="acc") -> Cell:
     scores = scores if scores is not None else [0.0, 1.0, 1.0, 0.0]
     return Cell(
-        base, adapter, task, key, len(scores), 1.0, {"data_label": "unit"},
+        base,
+        adapter,
+        task,
+        key,
+        len(scores),
+        1.0,
+        {"data_label": "unit"},
         [Metric(metric, float(np.mean(scores)), None, None, len(scores), True)],
         [Sample(i, f"doc{i}", f"prompt {i}", f"answer {i}", "ref", {metric: s}) for i, s in enumerate(scores)],
     )
@@ -141,7 +147,9 @@ def test_terminal_leaderboard_fits_120_columns_and_names_the_data_once():
     rows = []
     for adapter in ("", "summarization-smollm2-135m-instruct", "code-smollm2-135m-instruct"):
         for metric, value in (("bleu", 12.345), ("bertscore_f1", 0.5), ("rougeL", 0.25)):
-            r = Row("arxiv_sum", "smollm2-135m-instruct", adapter, metric, value, value - 0.1, value + 0.1, 16, True, data=label, key="abcd1234")
+            r = Row(
+                "arxiv_sum", "smollm2-135m-instruct", adapter, metric, value, value - 0.1, value + 0.1, 16, True, data=label, key="abcd1234"
+            )
             if adapter:
                 r.delta, r.delta_low, r.delta_high, r.p_value, r.significant, r.improves = -0.123, -0.2, -0.05, 0.0004, True, False
             rows.append(r)

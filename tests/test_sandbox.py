@@ -65,7 +65,9 @@ def test_code_runs_in_a_child_never_in_this_process():
 
 def test_stdlib_and_installed_packages_import_in_the_sandbox():
     """Isolation must not make honest solutions fail: the interpreter's imports all work."""
-    res = sandbox.run_python("import collections, fractions, hashlib, heapq, itertools, math, re, typing\nimport numpy\nprint(numpy.arange(3).sum())\n")
+    res = sandbox.run_python(
+        "import collections, fractions, hashlib, heapq, itertools, math, re, typing\nimport numpy\nprint(numpy.arange(3).sum())\n"
+    )
     assert res.ok and res.stdout.strip() == "3", res.stderr
 
 
@@ -139,7 +141,9 @@ def test_adversarial_suite_is_contained_and_honest_samples_still_pass(tmp_path, 
         kind, name, payload = job
         start = time.monotonic()
         if kind == "honest":
-            res = execution.check_humaneval(payload["prompt"] + payload["canonical_solution"], payload["test"], payload["entry_point"], FAST)
+            res = execution.check_humaneval(
+                payload["prompt"] + payload["canonical_solution"], payload["test"], payload["entry_point"], FAST
+            )
             return res, time.monotonic() - start
         return sandbox.run_python(payload, limits=FAST), time.monotonic() - start
 
@@ -198,7 +202,9 @@ def test_early_exit_is_never_a_pass(problems):
 
 def test_unit_tests_count_each_assert_and_survive_exits_and_hangs():
     code = "def add(a, b):\n    return a + b\n\ndef hang():\n    while True:\n        pass\n"
-    res = execution.check_unit_tests(code, ["assert add(1, 2) == 3", "assert add(1, 1) == 3", "assert math.sqrt(4) == 2"], ["import math"], FAST)
+    res = execution.check_unit_tests(
+        code, ["assert add(1, 2) == 3", "assert add(1, 1) == 3", "assert math.sqrt(4) == 2"], ["import math"], FAST
+    )
     assert (res["tests_passed"], res["tests_total"], res["status"]) == (2, 3, "ok")
     res = execution.check_unit_tests(code + "import sys\nsys.exit(0)\n", ["assert add(1, 2) == 3"], (), FAST)
     assert res["tests_passed"] == 0 and res["status"] != "ok"
@@ -210,7 +216,9 @@ def test_all_164_canonical_solutions_pass_and_wrong_ones_fail(problems):
     """Through the whole path the lm-eval task uses: chat answer -> sanitize -> sandbox -> pass@k."""
     docs = [dict(p, reference=p["canonical_solution"]) for p in problems]
     chat = [
-        [f"Here is my solution.\n\n```python\n{p['prompt']}{p['canonical_solution']}```\n\nExample:\n```python\nprint({p['entry_point']})\n```"]
+        [
+            f"Here is my solution.\n\n```python\n{p['prompt']}{p['canonical_solution']}```\n\nExample:\n```python\nprint({p['entry_point']})\n```"
+        ]
         for p in problems
     ]
     wrong = [["```python\n" + p["prompt"] + "    return None\n```"] for p in problems]

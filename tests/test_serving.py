@@ -41,10 +41,7 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 @pytest.fixture(scope="module")
 def adapter_paths(embedded_model, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("adapters")
-    return {
-        name: random_lora_adapter(embedded_model, root / name, seed=seed)
-        for name, seed in (("summarization", 1), ("code", 2))
-    }
+    return {name: random_lora_adapter(embedded_model, root / name, seed=seed) for name, seed in (("summarization", 1), ("code", 2))}
 
 
 @pytest.fixture(scope="module")
@@ -239,15 +236,21 @@ def test_remote_backend_against_llama_cpp_server(tmp_path, adapter_paths, embedd
         lora = tmp_path / "code-lora.gguf"
         subprocess.run(
             [sys.executable, convert, "--base", str(embedded_model), "--outfile", str(lora), str(adapter_paths["code"])],
-            check=True, capture_output=True, timeout=300,
+            check=True,
+            capture_output=True,
+            timeout=300,
         )
         models.append({**model, "model_alias": "code", "lora_path": str(lora)})
     port = _free_port()
     config = tmp_path / "llama.json"
     config.write_text(json.dumps({"host": "127.0.0.1", "port": port, "models": models}))
     log = (tmp_path / "llama.log").open("w")
-    proc = subprocess.Popen([python, "-m", "llama_cpp.server", "--config_file", str(config)], stdout=log,
-                            stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [python, "-m", "llama_cpp.server", "--config_file", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         remote = RemoteBackend(f"http://127.0.0.1:{port}", ["code"] if convert else [])
         deadline = time.monotonic() + 60
@@ -276,14 +279,25 @@ def test_remote_backend_against_llama_cpp_server(tmp_path, adapter_paths, embedd
 
 def _lorabench(*args: str, input: str | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], input=input, capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], input=input, capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def test_lorabench_chat_in_the_terminal(embedded_model, adapter_paths, answers):
     script = "What is the capital of France?\n/adapter legal\n/adapter code\n/compare\nWhat is the capital of France?\n/quit\n"
     result = _lorabench(
-        "chat", "--base", str(embedded_model), "--no-scan", "--adapter", f"code={adapter_paths['code']}",
-        "--max-new-tokens", "12", "--temperature", "0", input=script,
+        "chat",
+        "--base",
+        str(embedded_model),
+        "--no-scan",
+        "--adapter",
+        f"code={adapter_paths['code']}",
+        "--max-new-tokens",
+        "12",
+        "--temperature",
+        "0",
+        input=script,
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout

@@ -67,6 +67,7 @@ def test_mismatched_lengths_are_refused():
 
 # --- corpus statistics: resampling sufficient statistics -------------------------------------
 
+
 def _rescoring_ci(items, statistic, *, resamples, seed=0):
     """The definition the stats path must equal: re-score every resample of the items."""
     rng = np.random.default_rng(seed)
@@ -124,9 +125,14 @@ def test_stats_paired_bootstrap_is_the_item_paired_bootstrap():
 def test_stats_bootstrap_of_corpus_bleu_matches_rescoring():
     from harness.evaluation import api
 
-    base = [["the cat sat on a mat", "the cat sat on the mat"], ["a quick brown fox jumps", "the quick fox jumps"],
-            ["we study trapped ions", "we study ions"], ["summaries of long articles", "long article summaries"],
-            ["the model is trained on code", "the model learns code"], ["results improve with more data", "more data helps"]]
+    base = [
+        ["the cat sat on a mat", "the cat sat on the mat"],
+        ["a quick brown fox jumps", "the quick fox jumps"],
+        ["we study trapped ions", "we study ions"],
+        ["summaries of long articles", "long article summaries"],
+        ["the model is trained on code", "the model learns code"],
+        ["results improve with more data", "more data helps"],
+    ]
     adapter = [[r, r if i % 2 else p + " too"] for i, (r, p) in enumerate(base)]
     score = lambda items: api.aggregate("arxiv_sum", "bleu", items)
     combine = lambda summed: api.from_stats("arxiv_sum", "bleu", summed)

@@ -23,10 +23,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "third-party output); models are shared with $LORABENCH_HOME/models. Rerunning reuses every "
         "finished stage and cell.",
     )
-    p.add_argument("--source", choices=["offline", "auto", "hub"], default=defaults.source, help=f"data source (default {defaults.source}: the proxy corpora)")
+    p.add_argument(
+        "--source",
+        choices=["offline", "auto", "hub"],
+        default=defaults.source,
+        help=f"data source (default {defaults.source}: the proxy corpora)",
+    )
     p.add_argument("--limit", type=int, default=defaults.limit, help=f"documents per task in the evaluation (default {defaults.limit})")
     p.add_argument("--max-steps", type=int, help="training steps per adapter (default: the embedded recipes' own)")
-    p.add_argument("--max-gen-toks", type=int, default=defaults.max_gen_toks, help=f"generation budget per answer (default {defaults.max_gen_toks})")
+    p.add_argument(
+        "--max-gen-toks", type=int, default=defaults.max_gen_toks, help=f"generation budget per answer (default {defaults.max_gen_toks})"
+    )
     p.set_defaults(func=run)
 
 

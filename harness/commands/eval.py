@@ -28,24 +28,44 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--bases", nargs="+", default=["smollm2-135m-instruct"], metavar="NAME", help="registry names or checkpoint dirs (default: the embedded model)")
-    p.add_argument("--adapters", nargs="*", default=[], metavar="PATH", help="PEFT adapter directories; each is paired with the base it was trained on")
+    p.add_argument(
+        "--bases",
+        nargs="+",
+        default=["smollm2-135m-instruct"],
+        metavar="NAME",
+        help="registry names or checkpoint dirs (default: the embedded model)",
+    )
+    p.add_argument(
+        "--adapters", nargs="*", default=[], metavar="PATH", help="PEFT adapter directories; each is paired with the base it was trained on"
+    )
     from harness import benchmarks
 
     p.add_argument(
-        "--tasks", default=",".join(benchmarks.main_tasks()),
+        "--tasks",
+        default=",".join(benchmarks.main_tasks()),
         help="comma-separated lm-eval tasks or groups (default: each benchmark's main task, %(default)s)",
     )
-    p.add_argument("--limit", type=int, help="evaluate only the first N documents of each task (cells with different limits are never compared)")
+    p.add_argument(
+        "--limit", type=int, help="evaluate only the first N documents of each task (cells with different limits are never compared)"
+    )
     p.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="hf (default) or vllm (GPU, LoRA through one engine)")
     p.add_argument("--batch-size", default="8", help="generation batch size, or 'auto' (default 8)")
     p.add_argument("--device", help="torch device for the hf backend (default: lm-eval's choice)")
     p.add_argument("--dtype", default="auto", help="model dtype (default auto)")
-    p.add_argument("--gen-kwargs", metavar="K=V,...", help="override the tasks' generation settings, e.g. max_gen_toks=128 (part of the comparability key)")
+    p.add_argument(
+        "--gen-kwargs",
+        metavar="K=V,...",
+        help="override the tasks' generation settings, e.g. max_gen_toks=128 (part of the comparability key)",
+    )
     p.add_argument("--no-chat-template", action="store_true", help="do not apply the model's chat template")
     p.add_argument("--seed", type=int, default=1234, help="lm-eval's random seeds (default 1234)")
     p.add_argument("--db", type=Path, help="results database (default $LORABENCH_HOME/results/results.sqlite)")
-    p.add_argument("--include-path", type=Path, metavar="DIR", help="also read task YAMLs and benchmark declarations from DIR (lm_eval_tasks/README.md)")
+    p.add_argument(
+        "--include-path",
+        type=Path,
+        metavar="DIR",
+        help="also read task YAMLs and benchmark declarations from DIR (lm_eval_tasks/README.md)",
+    )
     p.add_argument("--force", action="store_true", help="recompute cells that are already stored")
     p.set_defaults(func=run)
 

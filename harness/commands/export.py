@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--merge", action="store_true", required=True, help="merge into the base (the only export for now)")
     p.add_argument("--base", metavar="NAME", help="base model (default: the one recorded at training time)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output directory")
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="weights dtype (default: the base's)")
+    p.add_argument(
+        "--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="weights dtype (default: the base's)"
+    )
     p.set_defaults(func=run)
 
 

@@ -16,8 +16,11 @@ def _epilog() -> str:
         if d.splits == "package":
             lines.append(f"  {d.name:<10} always the problems shipped in {d.package_label}")
             continue
-        own = "its own train/validation/test" if d.splits == "own" else "a seeded hash sample" + (
-            f" (default {','.join(map(str, d.hub_sizes))})" if d.hub_sizes else "")
+        own = (
+            "its own train/validation/test"
+            if d.splits == "own"
+            else "a seeded hash sample" + (f" (default {','.join(map(str, d.hub_sizes))})" if d.hub_sizes else "")
+        )
         lines.append(f"  {d.name:<10} hub: {d.hub_id}, {own}")
         if d.proxy_label:
             lines.append(f"  {'':<10} offline: {d.proxy_label}")
@@ -27,8 +30,8 @@ def _epilog() -> str:
         "  --source auto (default)      the hub if reachable, else the offline proxy, labelled as one everywhere",
         "",
         "writes $LORABENCH_HOME/data/NAME/ (or --out):",
-        "  train.jsonl validation.jsonl test.jsonl   chat rows {\"id\",\"messages\"} for Axolotl's chat_template",
-        "  eval/validation.jsonl eval/test.jsonl     {\"id\",\"prompt\",\"reference\",...} for the lm-eval tasks",
+        '  train.jsonl validation.jsonl test.jsonl   chat rows {"id","messages"} for Axolotl\'s chat_template',
+        '  eval/validation.jsonl eval/test.jsonl     {"id","prompt","reference",...} for the lm-eval tasks',
         "  manifest.json                             source, seed, sizes, filters, token stats, sha256",
     ]
     return "\n".join(lines) + "\n"
@@ -51,10 +54,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, metavar="DIR", help="output directory (default $LORABENCH_HOME/data/DATASET)")
     p.add_argument("--seed", type=int, default=0, help="seed of the hash-based sampling and splitting (default 0)")
     p.add_argument("--sizes", metavar="TRAIN,VAL,TEST", help="rows per split (default: the declared hub sizes; else 80/10/10 of all)")
-    p.add_argument("--include-path", type=Path, metavar="DIR", help="also read benchmark declarations from DIR (see lm_eval_tasks/README.md)")
-    p.add_argument("--max-input-tokens", type=int, metavar="N", default=None, help="truncate inputs to N tokens of the base tokenizer (default: the benchmark's declared budget; 0 = never)")
-    p.add_argument("--min-test-score", type=float, metavar="X", default=None, help="keep rows whose average_test_score >= X (default: the declared filter, code 1.0; rows without a score are kept)")
-    p.add_argument("--tokenizer", metavar="MODEL", help="base model (registry name or checkpoint dir) whose tokenizer measures tokens (default smollm2-135m-instruct)")
+    p.add_argument(
+        "--include-path", type=Path, metavar="DIR", help="also read benchmark declarations from DIR (see lm_eval_tasks/README.md)"
+    )
+    p.add_argument(
+        "--max-input-tokens",
+        type=int,
+        metavar="N",
+        default=None,
+        help="truncate inputs to N tokens of the base tokenizer (default: the benchmark's declared budget; 0 = never)",
+    )
+    p.add_argument(
+        "--min-test-score",
+        type=float,
+        metavar="X",
+        default=None,
+        help="keep rows whose average_test_score >= X (default: the declared filter, code 1.0; rows without a score are kept)",
+    )
+    p.add_argument(
+        "--tokenizer",
+        metavar="MODEL",
+        help="base model (registry name or checkpoint dir) whose tokenizer measures tokens (default smollm2-135m-instruct)",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if prepared with the same parameters")
     p.set_defaults(func=run)
 

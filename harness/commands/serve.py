@@ -24,8 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "page. With --compose-env it prints the .env lines for serving/docker-compose.yml. Writes nothing.",
     )
     p.add_argument("--api", action="store_true", help="serve the local backend as an OpenAI-compatible API instead of the page")
-    p.add_argument("--compose-env", action="store_true",
-                   help="print LORA_ADAPTERS and friends for serving/docker-compose.yml from the adapters of --base, and exit")
+    p.add_argument(
+        "--compose-env",
+        action="store_true",
+        help="print LORA_ADAPTERS and friends for serving/docker-compose.yml from the adapters of --base, and exit",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, help=f"port (default {UI_PORT} for the page, {API_PORT} for --api)")
     add_backend_args(p, endpoint_help="the page chats through this OpenAI-compatible endpoint (TGI, vLLM, llama.cpp)")

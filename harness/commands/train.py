@@ -32,13 +32,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     from harness import benchmarks
 
     p.add_argument("task", choices=benchmarks.adapter_tasks(), help="what the adapter learns")
-    p.add_argument("--base", metavar="NAME", help="registry base model (see `lorabench models`); default mistral-7b-instruct with a GPU, smollm2-135m-instruct without")
+    p.add_argument(
+        "--base",
+        metavar="NAME",
+        help="registry base model (see `lorabench models`); default mistral-7b-instruct with a GPU, smollm2-135m-instruct without",
+    )
     p.add_argument("--recipe", type=Path, metavar="FILE", help="use this Axolotl YAML instead of the task's recipe for --base")
-    p.add_argument("--scale", choices=["zero2", "zero3", "fsdp", "ray"], help="multi-GPU recipe (axolotl_configs/multi-gpu/); see docs/training.md")
+    p.add_argument(
+        "--scale", choices=["zero2", "zero3", "fsdp", "ray"], help="multi-GPU recipe (axolotl_configs/multi-gpu/); see docs/training.md"
+    )
     p.add_argument("--num-processes", type=int, default=1, metavar="N", help="GPUs on this node for accelerate launch (default 1)")
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (a quick check; overrides the recipe)")
     p.add_argument("--no-eval", action="store_true", help="skip the validation loss before and after training (quicker)")
-    p.add_argument("--source", default="auto", choices=["auto", "hub", "offline"], help="where to get the data if it is not prepared yet (default auto)")
+    p.add_argument(
+        "--source",
+        default="auto",
+        choices=["auto", "hub", "offline"],
+        help="where to get the data if it is not prepared yet (default auto)",
+    )
     p.add_argument("--out", type=Path, metavar="DIR", help="write the adapter here instead of $LORABENCH_HOME/adapters/<task>-<base>")
     p.add_argument("--force", action="store_true", help="replace an existing adapter")
     p.set_defaults(func=run)

@@ -15,7 +15,14 @@ from harness.atomic import atomic_file
 from harness.errors import LorabenchError
 
 SPLITS = ("train", "validation", "test")
-SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation", "test": "test"}
+SPLIT_ALIASES = {
+    "train": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+}
 SUFFIXES = (".jsonl", ".json", ".parquet", ".arrow")
 
 

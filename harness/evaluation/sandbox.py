@@ -172,6 +172,7 @@ def _slot_uid(iso: Isolation, slot: int) -> int:
 # ---------------------------------------------------------------------------------------------
 # Probing what the OS allows.
 
+
 def _candidates() -> list[Isolation]:
     root = os.geteuid() == 0
     out = []
@@ -269,6 +270,7 @@ def isolation() -> Isolation:
 
 # ---------------------------------------------------------------------------------------------
 # Running.
+
 
 def _others_can_traverse(path: Path) -> bool:
     path = path.resolve()

@@ -23,6 +23,7 @@ from harness.evaluation import execution, metrics_code, metrics_text, sanitize, 
 # ---------------------------------------------------------------------------------------------
 # Data (custom_dataset receives the task's dataset_kwargs and metadata as keyword arguments)
 
+
 def load_rows(dataset: str, split: str | None = None, **_metadata: Any):
     return task_data.load_dataset_dict(dataset, split)
 
@@ -34,6 +35,7 @@ def humaneval_prompt(doc: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # arxiv_sum
+
 
 def score_arxiv(doc: dict, results: Sequence[str]) -> dict:
     """Per-sample scores of one generated abstract (results = [text])."""
@@ -49,6 +51,7 @@ def score_arxiv(doc: dict, results: Sequence[str]) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # humaneval
+
 
 def _responses(resp: Any) -> list[str]:
     return [resp] if isinstance(resp, str) else [r or "" for r in resp]
@@ -83,6 +86,7 @@ def _pass_at_ks() -> list[int]:
 
 # ---------------------------------------------------------------------------------------------
 # code_instruct
+
 
 def called_names(tests: Sequence[str]) -> set[str]:
     """Names the unit tests call (the functions a solution must define)."""
@@ -136,6 +140,7 @@ def score_code(doc: dict, results: Sequence[list[dict]]) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # Aggregations
+
 
 def corpus_bleu(items: Sequence[Sequence[str]]) -> float:
     return metrics_text.corpus_bleu(items)

@@ -27,7 +27,9 @@ def load_lm(base, adapter, settings):
         try:
             from lm_eval.models.vllm_causallms import VLLM
         except ImportError:
-            raise LorabenchError("the vllm backend needs vLLM: install it on a GPU machine (`uv pip install vllm`) or use --backend hf") from None
+            raise LorabenchError(
+                "the vllm backend needs vLLM: install it on a GPU machine (`uv pip install vllm`) or use --backend hf"
+            ) from None
         kwargs = {"pretrained": str(base.path), "batch_size": "auto", "dtype": settings.dtype}
         if adapter:
             kwargs.update(enable_lora=True, lora_local_path=str(adapter.path), max_lora_rank=adapter_dirs.lora_rank(adapter.path))

@@ -124,7 +124,10 @@ def keep_lm_eval_output(results: dict, out_dir: Path, base: str, adapter: str, t
     directory = out_dir / "lm_eval" / safe(base) / (safe(adapter) if adapter else "base") / task / key[:16]
     from lm_eval.utils import handle_non_serializable
 
-    write_json(directory / "results.json", json.loads(json.dumps({k: v for k, v in results.items() if k != "samples"}, default=handle_non_serializable)))
+    write_json(
+        directory / "results.json",
+        json.loads(json.dumps({k: v for k, v in results.items() if k != "samples"}, default=handle_non_serializable)),
+    )
     with atomic_file(directory / "samples.jsonl", encoding="utf-8") as fh:
         for s in results["samples"][task]:
             fh.write(json.dumps(s, default=handle_non_serializable, ensure_ascii=False) + "\n")

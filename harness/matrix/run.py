@@ -55,9 +55,7 @@ class EvalSettings:
 
     def key_settings(self) -> dict:
         """The score-changing settings of this run (limit enters the key on its own)."""
-        declared = {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["changes_scores"] and f.name != "limit"
-        }
+        declared = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["changes_scores"] and f.name != "limit"}
         return {**declared, **cellplan.task_settings()}
 
 

@@ -124,6 +124,8 @@ def check_special_tokens(tokenizer) -> None:
     a turn and generation never stops.
     """
     if tokenizer.eos_token != END_OF_TURN:
-        raise LorabenchError(f"converted tokenizer has eos {tokenizer.eos_token!r}, expected {END_OF_TURN!r}: upgrade transformers/gguf with `uv sync`")
+        raise LorabenchError(
+            f"converted tokenizer has eos {tokenizer.eos_token!r}, expected {END_OF_TURN!r}: upgrade transformers/gguf with `uv sync`"
+        )
     if not tokenizer.chat_template or END_OF_TURN not in tokenizer.chat_template:
         raise LorabenchError("converted tokenizer lost its chat template: upgrade transformers/gguf with `uv sync`")

@@ -48,8 +48,17 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
         paired = _paired_scores(samples_of(cell), samples_of(partner)) if partner else {}
         for m in cell.metrics:
             row = Row(
-                cell.task, cell.base, cell.adapter, m.name, m.value, m.ci_low, m.ci_high, m.n, m.higher_is_better,
-                data=str(cell.provenance.get("data_label", "")), key=cell.comparable_key[:8],
+                cell.task,
+                cell.base,
+                cell.adapter,
+                m.name,
+                m.value,
+                m.ci_low,
+                m.ci_high,
+                m.n,
+                m.higher_is_better,
+                data=str(cell.provenance.get("data_label", "")),
+                key=cell.comparable_key[:8],
             )
             if m.name in paired:
                 a, b = paired[m.name]

@@ -97,7 +97,9 @@ def bootstrap_ci_stats(rows, combine, *, resamples: int = DEFAULT_RESAMPLES, alp
     return _interval(value, draws, alpha, len(x))
 
 
-def paired_bootstrap_stats(adapter_rows, base_rows, combine, *, resamples: int = DEFAULT_RESAMPLES, alpha: float = ALPHA, seed: int = 0) -> PairedResult:
+def paired_bootstrap_stats(
+    adapter_rows, base_rows, combine, *, resamples: int = DEFAULT_RESAMPLES, alpha: float = ALPHA, seed: int = 0
+) -> PairedResult:
     """Paired bootstrap over per-document sufficient statistics (see `bootstrap_ci_stats`): both
     systems' rows are resampled with the same document draws. The p-value is two-sided: twice the
     smaller share of resampled deltas on either side of zero (the observed delta counted once)."""

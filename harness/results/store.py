@@ -143,8 +143,17 @@ class ResultStore:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO cells (base, adapter, task, comparable_key, n, wall_s, created_at, provenance, lm_eval_dir)"
                     " VALUES (?,?,?,?,?,?,?,?,?)",
-                    (cell.base, cell.adapter, cell.task, cell.comparable_key, cell.n, cell.wall_s, created,
-                     json.dumps(cell.provenance, sort_keys=True, default=str), cell.lm_eval_dir),
+                    (
+                        cell.base,
+                        cell.adapter,
+                        cell.task,
+                        cell.comparable_key,
+                        cell.n,
+                        cell.wall_s,
+                        created,
+                        json.dumps(cell.provenance, sort_keys=True, default=str),
+                        cell.lm_eval_dir,
+                    ),
                 )
                 if cur.rowcount == 0:
                     db.execute("ROLLBACK")
@@ -152,8 +161,18 @@ class ResultStore:
                 cell_id = cur.lastrowid
                 db.executemany(
                     "INSERT INTO metrics VALUES (?,?,?,?,?,?,?)",
-                    [(cell_id, m.name, m.value, m.ci_low, m.ci_high, m.n, None if m.higher_is_better is None else int(m.higher_is_better))
-                     for m in cell.metrics],
+                    [
+                        (
+                            cell_id,
+                            m.name,
+                            m.value,
+                            m.ci_low,
+                            m.ci_high,
+                            m.n,
+                            None if m.higher_is_better is None else int(m.higher_is_better),
+                        )
+                        for m in cell.metrics
+                    ],
                 )
                 db.executemany(
                     "INSERT INTO samples VALUES (?,?,?,?,?,?,?)",
@@ -171,13 +190,32 @@ class ResultStore:
             out = []
             for r in rows:
                 metrics = [
-                    Metric(m["metric"], m["value"], m["ci_low"], m["ci_high"], m["n"], None if m["higher_is_better"] is None else bool(m["higher_is_better"]))
+                    Metric(
+                        m["metric"],
+                        m["value"],
+                        m["ci_low"],
+                        m["ci_high"],
+                        m["n"],
+                        None if m["higher_is_better"] is None else bool(m["higher_is_better"]),
+                    )
                     for m in db.execute("SELECT * FROM metrics WHERE cell_id=? ORDER BY metric", (r["cell_id"],))
                 ]
                 samples = self._samples(db, r["cell_id"]) if with_samples else []
                 out.append(
-                    Cell(r["base"], r["adapter"], r["task"], r["comparable_key"], r["n"], r["wall_s"], json.loads(r["provenance"]),
-                         metrics, samples, r["lm_eval_dir"], r["cell_id"], r["created_at"])
+                    Cell(
+                        r["base"],
+                        r["adapter"],
+                        r["task"],
+                        r["comparable_key"],
+                        r["n"],
+                        r["wall_s"],
+                        json.loads(r["provenance"]),
+                        metrics,
+                        samples,
+                        r["lm_eval_dir"],
+                        r["cell_id"],
+                        r["created_at"],
+                    )
                 )
         return out
 

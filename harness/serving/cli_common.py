@@ -9,12 +9,21 @@ from harness.serving.backend import GenerationSettings
 
 def add_backend_args(p: argparse.ArgumentParser, *, endpoint_help: str) -> None:
     g = p.add_argument_group("backend")
-    g.add_argument("--base", help="local: base model, a registry name or checkpoint dir (default the embedded "
-                   "smollm2-135m-instruct); remote: the base's model id, if the server wants one")
-    g.add_argument("--adapter", action="append", default=[], metavar="NAME=PATH",
-                   help="local: also load this PEFT adapter (repeatable); remote: NAME of an adapter the server has loaded")
-    g.add_argument("--no-scan", action="store_true",
-                   help="local: do not load the adapters found under $LORABENCH_HOME/adapters/<task>-<base>")
+    g.add_argument(
+        "--base",
+        help="local: base model, a registry name or checkpoint dir (default the embedded "
+        "smollm2-135m-instruct); remote: the base's model id, if the server wants one",
+    )
+    g.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="local: also load this PEFT adapter (repeatable); remote: NAME of an adapter the server has loaded",
+    )
+    g.add_argument(
+        "--no-scan", action="store_true", help="local: do not load the adapters found under $LORABENCH_HOME/adapters/<task>-<base>"
+    )
     g.add_argument("--threads", type=int, help="local: torch CPU threads (default: $OMP_NUM_THREADS or all cores)")
     g.add_argument("--endpoint", metavar="URL", help=endpoint_help)
 

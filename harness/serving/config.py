@@ -86,10 +86,7 @@ def missing_message(backend, name: str) -> str | None:
             adapter_dirs.check(name, expected)
         except AdapterMissingError as exc:
             return str(exc)
-        return (
-            f"adapter {name!r} was trained ({expected}) after this backend started: restart it "
-            f"(`lorabench serve`) to load it"
-        )
+        return f"adapter {name!r} was trained ({expected}) after this backend started: restart it (`lorabench serve`) to load it"
     return (
         f"the endpoint {getattr(backend, 'endpoint', '')} does not serve adapter {name!r}: add "
         f"{name}=/adapters/{name} to LORA_ADAPTERS (TGI) or --lora-modules (vLLM) and restart it, "

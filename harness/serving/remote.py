@@ -159,7 +159,9 @@ class RemoteBackend:
                 f"(TGI: LORA_ADAPTERS, vLLM: --lora-modules) or pick another"
             )
         if response.status_code in (502, 503, 504):
-            raise BackendUnavailableError(f"the chat endpoint {self.endpoint} is not ready (HTTP {response.status_code}: {message}): wait for it to load, then retry")
+            raise BackendUnavailableError(
+                f"the chat endpoint {self.endpoint} is not ready (HTTP {response.status_code}: {message}): wait for it to load, then retry"
+            )
         raise BackendError(f"the chat endpoint {self.endpoint} refused the request (HTTP {response.status_code}: {message})")
 
     def _stream(self, body: dict, adapter: str) -> Iterator[str]:
@@ -183,7 +185,9 @@ class RemoteBackend:
                         continue
                     if "error" in chunk:  # TGI and vLLM report failures mid-stream this way
                         err = chunk["error"]
-                        raise BackendError(f"the chat endpoint {self.endpoint} failed: {err.get('message') if isinstance(err, dict) else err}")
+                        raise BackendError(
+                            f"the chat endpoint {self.endpoint} failed: {err.get('message') if isinstance(err, dict) else err}"
+                        )
                     for choice in chunk.get("choices") or []:
                         text = (choice.get("delta") or {}).get("content")
                         if text:

@@ -1,8 +1,8 @@
 """The terminal chat of `lorabench chat`: a prompt loop over a backend, one history per adapter.
 
-  /adapter NAME   switch adapter (base = no adapter)      /adapters  list them
-  /compare        answer with the base and the adapter    /clear     forget the conversation
-  /quit           leave (or Ctrl-D)
+/adapter NAME   switch adapter (base = no adapter)      /adapters  list them
+/compare        answer with the base and the adapter    /clear     forget the conversation
+/quit           leave (or Ctrl-D)
 """
 
 from __future__ import annotations

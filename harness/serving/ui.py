@@ -40,11 +40,20 @@ def _settings_sidebar() -> tuple[GenerationSettings, str]:
     defaults = GenerationSettings()
     with st.sidebar.expander("Generation settings", expanded=False):
         max_new_tokens = st.number_input(
-            "Max new tokens", min_value=1, max_value=4096, step=16,
-            value=_default(env_settings.CHAT_MAX_NEW_TOKENS, int, defaults.max_new_tokens), key="max_new_tokens",
+            "Max new tokens",
+            min_value=1,
+            max_value=4096,
+            step=16,
+            value=_default(env_settings.CHAT_MAX_NEW_TOKENS, int, defaults.max_new_tokens),
+            key="max_new_tokens",
         )
         temperature = st.slider(
-            "Temperature (0 = greedy)", 0.0, 2.0, _default(env_settings.CHAT_TEMPERATURE, float, defaults.temperature), 0.05, key="temperature"
+            "Temperature (0 = greedy)",
+            0.0,
+            2.0,
+            _default(env_settings.CHAT_TEMPERATURE, float, defaults.temperature),
+            0.05,
+            key="temperature",
         )
         top_p = st.slider("Top-p", 0.05, 1.0, defaults.top_p, 0.05, key="top_p")
         repetition_penalty = st.slider("Repetition penalty", 1.0, 2.0, defaults.repetition_penalty, 0.05, key="repetition_penalty")

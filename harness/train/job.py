@@ -95,13 +95,22 @@ def ensure_data(task: str, base: str, source: str, recipe: recipes.Recipe | None
         log.warning(
             "%s keeps up to %s input tokens but %s fits %d: longer rows will be dropped; re-run "
             "`lorabench prepare-data %s --max-input-tokens %d --force`",
-            data.name, params.get("max_input_tokens"), recipe.file, recipes.input_budget(recipe), data.name, recipes.input_budget(recipe),
+            data.name,
+            params.get("max_input_tokens"),
+            recipe.file,
+            recipes.input_budget(recipe),
+            data.name,
+            recipes.input_budget(recipe),
         )
     if budgeted and used and used != base:
         log.warning(
             "%s was prepared with the %s tokenizer, not %s: rows over sequence_len will be dropped; "
             "re-run `lorabench prepare-data %s --tokenizer %s --force` if many are",
-            data.name, used, base, data.name, base,
+            data.name,
+            used,
+            base,
+            data.name,
+            base,
         )
     return data_dir
 
@@ -183,9 +192,11 @@ def train(
     for d in result.dropped:
         log.warning("Axolotl: %s", d["message"])
 
-    base_ident = adapters.base_identity(Path(cfg["base_model"])) if Path(cfg["base_model"]).is_dir() else {
-        "name": base_name, "hf_id": cfg["base_model"], "path": None, "fingerprint": _fingerprint_from(output)
-    }
+    base_ident = (
+        adapters.base_identity(Path(cfg["base_model"]))
+        if Path(cfg["base_model"]).is_dir()
+        else {"name": base_name, "hf_id": cfg["base_model"], "path": None, "fingerprint": _fingerprint_from(output)}
+    )
     rec = record.build(
         task=task, recipe_path=recipe_path, rendered=rendered, base=base_ident, data_dir=data_dir, result=result, overrides=overrides
     )
@@ -193,7 +204,11 @@ def train(
     tp = rec["throughput"]
     log.info(
         "adapter written to %s: %d steps, %.1f s/step, %s tokens/s, wall %.0f s",
-        final, tp.get("steps", 0), tp.get("seconds_per_step") or 0, tp.get("tokens_per_s"), result.wall_s,
+        final,
+        tp.get("steps", 0),
+        tp.get("seconds_per_step") or 0,
+        tp.get("tokens_per_s"),
+        result.wall_s,
     )
     return final
 

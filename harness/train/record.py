@@ -40,7 +40,9 @@ def throughput(train: list[dict], summary: dict) -> dict:
         gaps = [b["t"] - a["t"] for a, b in zip(train, train[1:])]
         out["seconds_per_step"] = round(statistics.median(gaps), 3)
         for key, name in (("tokens/total", "tokens_per_s"), ("tokens/trainable", "trained_tokens_per_s")):
-            per_step = [b[key] - a[key] for a, b in zip(train, train[1:]) if isinstance(a.get(key), float) and isinstance(b.get(key), float)]
+            per_step = [
+                b[key] - a[key] for a, b in zip(train, train[1:]) if isinstance(a.get(key), float) and isinstance(b.get(key), float)
+            ]
             if per_step and out["seconds_per_step"]:
                 out[name] = round(statistics.median(per_step) / out["seconds_per_step"], 2)
     if train and isinstance(train[-1].get("tokens/total"), float):
