@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from harness.errors import LorabenchError
+
 OWN = "harness"  # the logger namespace of lorabench's own messages
 _stream: IO[str] | None = None  # the real terminal while output is captured
 
@@ -95,8 +97,13 @@ def capture(log_path: Path, *, verbose: bool = False) -> Iterator[Path]:
     for the duration; lorabench's messages and progress keep the terminal."""
     global _stream
     log_path = Path(log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_file = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise LorabenchError(
+            f"cannot write the log file {log_path} ({exc.strerror}): point --db or $LORABENCH_HOME at a writable folder"
+        ) from None
     file_handler = logging.FileHandler(log_path, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
