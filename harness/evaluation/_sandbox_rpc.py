@@ -13,9 +13,12 @@ What crosses the socket is data, never objects:
   genuine built-in types, so an overridden `__eq__`, `__hash__` or `__bool__` never travels; a
   subclass of a plain type (a namedtuple, an int subclass) arrives as its base type;
 - anything else the completion hands over (an instance of its own class, a function) arrives as a
-  `Handle`: calls, attribute reads and operators on it are forwarded to the candidate, but a
-  handle compares equal only to a handle (never to a value the test wrote), so returning an
-  "equal to everything" object cannot satisfy `assert candidate(x) == y`;
+  `Handle`. For HumanEval (`strict`: the answers are values) a handle can only be called: no
+  attribute, operator, comparison or truth test on it, so an object that claims to equal (or
+  subtract to zero from, or contain) anything fails. For unit tests of classes, calls, attributes,
+  item access and unary operators are forwarded to the candidate; comparisons, `in` and binary
+  operators only between the candidate's own objects: `handle == 5`, `handle - 2.5` or `5 in
+  handle` never reach the completion (it would see the expected value and could echo it);
 - a test's own function or class passed as an argument (a `key=lambda ...`) can be called back by
   the candidate, nothing more: no attribute of a driver object is ever readable from the
   candidate, so it cannot walk from a callback to the driver's globals.
@@ -351,8 +354,9 @@ _OPS = _ops()
 # The driver's side.
 
 class Driver:
-    def __init__(self, sock):
+    def __init__(self, sock, strict=False):
         self.sock = sock
+        self.strict = strict
         self.exported = {}
 
     def _export(self, obj):
@@ -410,6 +414,8 @@ class Driver:
         send(self.sock, reply)
 
     def value(self, msg):
+        if self.strict and msg[0] not in ("get", "call"):
+            raise TypeError("the solution returned an object, not a value")
         return self.dec(self.request(msg)[1])
 
     def get(self, name):
@@ -430,6 +436,16 @@ def _test_callable(obj):
 def _forward(op):
     def method(self, *args):
         return self._driver.value(["op", op, self._key, self._driver.enc(list(args))])
+
+    method.__name__ = f"__{op.rstrip('_')}__"
+    return method
+
+
+def _forward_between_handles(op):
+    def method(self, other):
+        if not isinstance(other, Handle):
+            return NotImplemented
+        return self._driver.value(["op", op, self._key, self._driver.enc([other])])
 
     method.__name__ = f"__{op.rstrip('_')}__"
     return method
@@ -505,11 +521,22 @@ class Handle:
     __ge__ = _compare("ge")
 
 
-for _op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "lshift", "rshift", "and_", "or_", "xor",
-            "neg", "pos", "invert", "getitem", "setitem", "delitem", "contains", "abs", "int", "float", "round", "index",
-            "radd", "rsub", "rmul", "rtruediv", "rfloordiv", "rmod", "rpow", "rmatmul"):
+for _op in ("neg", "pos", "invert", "getitem", "setitem", "delitem", "abs", "int", "float", "round", "index"):
     setattr(Handle, f"__{_op.rstrip('_')}__", _forward(_op))
+for _op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "lshift", "rshift", "and_", "or_", "xor",
+            "radd", "rsub", "rmul", "rtruediv", "rfloordiv", "rmod", "rpow", "rmatmul"):
+    setattr(Handle, f"__{_op.rstrip('_')}__", _forward_between_handles(_op))
 del _op
+
+
+def _contains(self, item):
+    # `in` reads any result as a truth value, so refuse instead of returning NotImplemented.
+    if not isinstance(item, Handle):
+        raise TypeError("`value in object-of-the-solution` is not forwarded: it would hand the expected value to the solution")
+    return self._driver.value(["op", "contains", self._key, self._driver.enc([item])]) is True
+
+
+Handle.__contains__ = _contains
 
 
 def _copy_back(target, value):

@@ -182,6 +182,7 @@ class Worker:
         self.achieved = []
         self.keep_fds = []  # O_PATH descriptors the checks need (pinned imports, paths under /tmp)
         self.tmp_binds = {}  # import paths under a temporary place -> O_PATH fd, bound back per check
+        self.box = None  # the host work directory of a running check (levels without a mount namespace)
 
     def setup(self):
         cfg = self.cfg
@@ -238,7 +239,7 @@ class Worker:
         r, w = os.pipe()
         box = None
         if not self.cfg["mountns"]:
-            box = self._host_box(job)
+            box = self.box = self._host_box(job)
         pid = os.fork()
         if pid == 0:
             os.close(r)
@@ -258,6 +259,7 @@ class Worker:
         os.close(err_fd)
         if box is not None:
             self._remove_box(box)
+            self.box = None
         if self.cfg["drop_uid"] and not self.cfg["pidns"]:
             self._cleanup_uid_files(self.cfg["cand_uid"])
         p_pid = next((e.get("pid") for e in events if e.get("event") == "pid"), None)
@@ -282,8 +284,10 @@ class Worker:
                     reason = "timeout"
                     break
                 ready, _, _ = select.select(watch, [], [], min(POLL_S, deadline - now))
-                if 0 in ready:  # the evaluating process is gone: end the check and stop
-                    self._kill_below()
+                if 0 in ready:  # the evaluating process is gone: end the check, clean up, stop
+                    self._end_check(pid, events)
+                    if self.box:
+                        self._remove_box(self.box)
                     os._exit(0)
                 if r in ready:
                     data = os.read(r, 1 << 16)
@@ -699,6 +703,7 @@ def _drive_program(rpc, sock, pid, report):
 def _drive_humaneval(rpc, driver, job, report):
     import builtins
 
+    driver.strict = True
     try:
         failure = _await_load(rpc, driver)
         if failure:

@@ -377,7 +377,7 @@ def _try(iso: Isolation) -> str | None:
     try:
         res = _run("program", {"program": PROBE}, Limits(timeout_s=20), iso)
     except SandboxError as exc:
-        return str(exc).split(": ", 1)[-1]
+        return str(exc)
     if not res.ok:
         return f"its probe failed: {res.summary()}"
     try:
@@ -396,7 +396,7 @@ def unsafe_confirmed() -> bool:
 
 
 @functools.cache
-def _probe(choice: str, confirmed: bool) -> Isolation:
+def _probe(choice: str, confirmed: bool, tmp_root: str | None = None) -> Isolation:
     if sys.platform != "linux":
         if choice not in ("auto", "plain") or not confirmed:
             raise SandboxError(f"{sys.platform} has no sandbox here; to run generated code anyway, set {UNSAFE_ENV}=1 "
@@ -438,7 +438,7 @@ def isolation() -> Isolation:
     if choice not in ("auto", "strict", *LEVELS):
         raise SandboxError(f"{ISOLATION_ENV}={choice!r} is not a level: use auto, strict, {', '.join(LEVELS)}")
     with _probe_lock:  # the first checks of a batch arrive together from the worker threads
-        iso = _probe(choice, unsafe_confirmed())
+        iso = _probe(choice, unsafe_confirmed(), os.environ.get(TMP_ENV))
     if iso.level == "plain":
         log.warning("sandbox: running generated code at the plain level (%s=1): %s", UNSAFE_ENV, UNSAFE_RISK)
     return iso
