@@ -190,7 +190,7 @@ def test_early_exit_is_never_a_pass(problems):
     for trick in ("import sys\nsys.exit(0)\n", "import os\nos._exit(0)\n", "raise SystemExit\n", "exit()\n"):
         res = execution.check_humaneval(trick + good, p["test"], p["entry_point"], FAST)
         assert not res["passed"], (trick, res)
-        assert res["status"] == "exit" or res["status"] == "error"
+        assert res["status"] in ("exit", "error"), (trick, res)
     # A solution that would fail, then exits 0 from inside the tests' call: still a failure.
     cheat = p["prompt"] + "    import sys\n    sys.exit(0)\n"
     assert not execution.check_humaneval(cheat, p["test"], p["entry_point"], FAST)["passed"]

