@@ -220,7 +220,7 @@ def decode(tagged, resolve, depth=0):
     if tag in ("OrderedDict", "Counter"):
         import collections
 
-        return getattr(collections, tag)((decode(k, resolve, d), decode(x, resolve, d)) for k, x in v)
+        return getattr(collections, tag)({decode(k, resolve, d): decode(x, resolve, d) for k, x in v})
     if tag == "deque":
         import collections
 
