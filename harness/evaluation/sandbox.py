@@ -50,6 +50,7 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,6 +70,7 @@ SETUP_FAILED = 70
 ISOLATION_ENV = "LORABENCH_SANDBOX_ISOLATION"
 UNSAFE_ENV = "LORABENCH_CONFIRM_RUN_UNSAFE_CODE"
 TMP_ENV = "LORABENCH_SANDBOX_TMP"
+ENGINE_ENV = "LORABENCH_SANDBOX_ENGINE"  # auto: bubblewrap for the userns level where installed; bwrap: prefer it
 LEVELS = ("namespaces", "userns", "uid", "plain")
 UNSAFE_RISK = (
     "without a sandbox level, generated code runs as you: it can read and delete your files, reach the network "
@@ -120,6 +122,7 @@ class Isolation:
     mountns: bool = False
     userns: bool = False
     drop_uid: bool = False
+    engine: str = "python"  # or "bwrap": bubblewrap makes the worker's namespaces and read-only root
 
     @property
     def network_isolated(self) -> bool:
@@ -134,7 +137,8 @@ class Isolation:
         return self.mountns
 
     def describe(self) -> str:
-        parts = [name for name in ("netns", "pidns", "mountns", "userns") if getattr(self, name)]
+        parts = ["bubblewrap"] if self.engine == "bwrap" else []
+        parts += [name for name in ("netns", "pidns", "mountns", "userns") if getattr(self, name)]
         if self.mountns:
             parts.append("read-only mounts, private tmpfs")
         if self.drop_uid:
@@ -205,7 +209,7 @@ class _Worker:
         cand, drv = _slot_uids(slot)
         cfg = {
             "netns": iso.netns, "pidns": iso.pidns, "mountns": iso.mountns, "userns": iso.userns, "drop_uid": iso.drop_uid,
-            "cand_uid": cand, "drv_uid": drv, "rpc": str(RPC), "preload": PRELOAD,
+            "cand_uid": cand, "drv_uid": drv, "rpc": str(RPC), "preload": PRELOAD, "engine": iso.engine,
             "tmp_root": str(_sandbox_root()) if not iso.mountns else None,
         }
         if iso.drop_uid and not iso.mountns:
@@ -213,8 +217,11 @@ class _Worker:
             if not all(os.stat(p).st_mode & 0o001 for p in [*root.parents, root]):
                 raise SandboxError(f"{root} is not reachable by other users: set {TMP_ENV} to a world-traversable directory")
         self.stderr = tempfile.TemporaryFile()
+        argv = [sys.executable, "-I", "-S", str(RUNNER), json.dumps(cfg)]
+        if iso.engine == "bwrap":
+            argv = [*_bwrap_argv(), *argv]
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(RUNNER), json.dumps(cfg)],
+            argv,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd="/", env=_worker_env(),
             start_new_session=True, close_fds=True,
         )
@@ -273,6 +280,18 @@ class _Worker:
             pass
         self.proc.wait()
         self.stderr.close()
+
+
+def _bwrap_argv() -> list[str]:
+    """bubblewrap around a worker: new user, network, PID, IPC and UTS namespaces, the whole file
+    system read-only, its own /dev and /proc, dies with us; the capabilities it keeps stay inside its
+    user namespace and are what the worker needs to give each check its own PID namespace and tmpfs
+    (the candidate then drops them in a nested user namespace, as at the userns level)."""
+    import shutil
+
+    return [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--unshare-user", "--uid", "0", "--gid", "0", "--unshare-net",
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--cap-add", "ALL", "--"]
 
 
 class _Pool:
@@ -350,7 +369,10 @@ def _candidates() -> list[Isolation]:
     out = []
     if root:
         out.append(Isolation("namespaces", netns=True, pidns=True, mountns=True, drop_uid=True))
-    out.append(Isolation("userns", netns=True, pidns=True, mountns=True, userns=True))
+    userns = Isolation("userns", netns=True, pidns=True, mountns=True, userns=True)
+    if os.environ.get(ENGINE_ENV, "auto") in ("auto", "bwrap") and shutil.which("bwrap"):
+        out.insert(0 if os.environ.get(ENGINE_ENV) == "bwrap" else len(out), dataclasses.replace(userns, engine="bwrap"))
+    out.append(userns)
     if root:
         out.append(Isolation("uid", drop_uid=True))
     out.append(Isolation("plain"))
@@ -359,7 +381,7 @@ def _candidates() -> list[Isolation]:
 
 PROBE = (
     "import os, socket, json, errno\n"
-    "r = {'uid': os.getuid()}\n"
+    "r = {'uid': os.getuid(), 'netns': os.stat('/proc/self/ns/net').st_ino}\n"
     "try:\n"
     "    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
     "except OSError as e:\n"
@@ -386,7 +408,10 @@ def _try(iso: Isolation) -> str | None:
         seen = json.loads(res.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return "its probe printed nothing"
-    if iso.netns and seen.get("net") not in (errno.ENETUNREACH, errno.EADDRNOTAVAIL):
+    # A fresh network namespace has only a downed loopback ("unreachable"); bubblewrap brings its
+    # private loopback up ("refused"), still a namespace of its own.
+    if iso.netns and (seen.get("netns") == os.stat("/proc/self/ns/net").st_ino
+                      or seen.get("net") not in (errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.ECONNREFUSED)):
         return f"the network was reachable (errno {seen.get('net')})"
     if iso.mountns and seen.get("ro") != errno.EROFS:
         return f"the file system was not read-only (errno {seen.get('ro')})"
@@ -398,7 +423,7 @@ def unsafe_confirmed() -> bool:
 
 
 @functools.cache
-def _probe(choice: str, confirmed: bool, tmp_root: str | None = None) -> Isolation:
+def _probe(choice: str, confirmed: bool, tmp_root: str | None = None, engine: str | None = None) -> Isolation:
     if sys.platform != "linux":
         if choice not in ("auto", "plain") or not confirmed:
             raise SandboxError(f"{sys.platform} has no sandbox here; to run generated code anyway, set {UNSAFE_ENV}=1 "
@@ -440,7 +465,7 @@ def isolation() -> Isolation:
     if choice not in ("auto", "strict", *LEVELS):
         raise SandboxError(f"{ISOLATION_ENV}={choice!r} is not a level: use auto, strict, {', '.join(LEVELS)}")
     with _probe_lock:  # the first checks of a batch arrive together from the worker threads
-        iso = _probe(choice, unsafe_confirmed(), os.environ.get(TMP_ENV))
+        iso = _probe(choice, unsafe_confirmed(), os.environ.get(TMP_ENV), os.environ.get(ENGINE_ENV))
     if iso.level == "plain":
         log.warning("sandbox: running generated code at the plain level (%s=1): %s", UNSAFE_ENV, UNSAFE_RISK)
     return iso
