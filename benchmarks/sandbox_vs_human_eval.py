@@ -47,7 +47,8 @@ def run_ours(jobs, workers):
 
     def one(job):
         problem, completion = job
-        return execution.check_humaneval(problem["prompt"] + completion, problem["test"], problem["entry_point"], prompt=problem["prompt"])["passed"]
+        code = problem["prompt"] + completion
+        return execution.check_humaneval(code, problem["test"], problem["entry_point"], prompt=problem["prompt"])["passed"]
 
     return execution.run_parallel(one, jobs, workers=workers)
 

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATA
 
 from harness import cli
-from conftest import SHARED_DATA
 
 WRONG = ["    return None\n", "    raise ValueError('no')\n", "    return (\n"]
 

@@ -77,7 +77,9 @@ def _result_text(record: dict) -> str:
     return "failed: " + (record.get("detail") or record["status"])
 
 
-def score_humaneval(samples: list[dict], problems: dict, limits, sanitize: bool, workers: int | None, ignore_incomplete: bool) -> list[dict]:
+def score_humaneval(
+    samples: list[dict], problems: dict, limits, sanitize: bool, workers: int | None, ignore_incomplete: bool
+) -> list[dict]:
     from harness.errors import LorabenchError
     from harness.evaluation import execution
     from harness.evaluation import sanitize as sanitizer

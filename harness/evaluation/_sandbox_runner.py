@@ -24,11 +24,11 @@ If the evaluating process dies, W reads end-of-file on stdin and kills the check
 P die with it (parent-death signals).
 """
 
+import _signal as signal  # the plain module; `signal` wraps constants in enums (slow import)
 import ctypes
 import json
 import os
 import resource
-import _signal as signal  # the plain module; `signal` wraps constants in enums (slow import)
 import socket
 import sys
 import time
@@ -66,7 +66,7 @@ def _prctl(option, arg):
 
 
 class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+    _fields_ = [(name, ctypes.c_uint64) for name in ("attr_set", "attr_clr", "propagation", "userns_fd")]
 
 
 def _read_only_everywhere():

@@ -236,10 +236,10 @@ class _Worker:
     def _why(self) -> str:
         try:
             self.stderr.seek(0)
-            lines = [l for l in self.stderr.read().decode(errors="replace").splitlines() if l.strip()]
+            lines = [line for line in self.stderr.read().decode(errors="replace").splitlines() if line.strip()]
         except (OSError, ValueError):
             lines = []
-        marked = [l.split("lorabench-sandbox:", 1)[1].strip() for l in lines if "lorabench-sandbox:" in l]
+        marked = [line.split("lorabench-sandbox:", 1)[1].strip() for line in lines if "lorabench-sandbox:" in line]
         return (marked or lines or [f"worker exited with status {self.proc.poll()}"])[-1]
 
     def _read_reply(self, timeout: float) -> dict | None:
@@ -549,7 +549,8 @@ def _result(kind: str, reply: dict, limits: Limits) -> RunResult:
                 stderr_truncated=reply["stderr_truncated"], peak_memory_bytes=reply.get("peak_memory") or 0)
     tests_passed = sum(1 for e in events if e.get("event") == "test" and e.get("ok"))
     if setup or "lorabench-sandbox:" in stderr and done is None and reply["reason"] is None:
-        why = setup["why"] if setup else [l for l in stderr.splitlines() if "lorabench-sandbox:" in l][-1].split(":", 1)[1].strip()
+        marked = [line for line in stderr.splitlines() if "lorabench-sandbox:" in line]
+        why = setup["why"] if setup else marked[-1].split(":", 1)[1].strip()
         raise SandboxError(f"the sandbox could not run a check: {why}")
     if reply["reason"]:
         return RunResult(reply["reason"], None, tests_passed=tests_passed, detail=reply["reason"], **base)
