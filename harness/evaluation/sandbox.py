@@ -49,6 +49,7 @@ import functools
 import json
 import logging
 import os
+import queue
 import select
 import shutil
 import signal
@@ -220,11 +221,11 @@ class _Worker:
         argv = [sys.executable, "-I", "-S", str(RUNNER), json.dumps(cfg)]
         if iso.engine == "bwrap":
             argv = [*_bwrap_argv(), *argv]
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd="/", env=_worker_env(),
+        popen = functools.partial(
+            subprocess.Popen, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd="/", env=_worker_env(),
             start_new_session=True, close_fds=True,
         )
+        self.proc = _spawner.run(popen) if iso.engine == "bwrap" else popen()
         self.buf = b""
         ready = self._read_reply(60.0)
         if ready is None or "ready" not in ready:
@@ -280,6 +281,43 @@ class _Worker:
             pass
         self.proc.wait()
         self.stderr.close()
+
+
+class _Spawner:
+    """Starts processes from one thread that lives as long as this process.
+
+    `bwrap --die-with-parent` is a parent-death signal, which Linux ties to the thread that forked:
+    a worker started from a check's pool thread would die when that thread ends.
+    """
+
+    def __init__(self):
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def _loop(self):
+        while True:
+            fn, box = self.jobs.get()
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                box["error"] = exc
+            box["done"].set()
+
+    def run(self, fn):
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._loop, name="lorabench-sandbox-spawner", daemon=True)
+                self.thread.start()
+        box = {"done": threading.Event()}
+        self.jobs.put((fn, box))
+        box["done"].wait()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+
+_spawner = _Spawner()
 
 
 def _bwrap_argv() -> list[str]:
