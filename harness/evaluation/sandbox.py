@@ -37,7 +37,10 @@ picks the strongest level that works (force one with `$LORABENCH_SANDBOX_ISOLATI
                UNSAFE_CODE=1               caller's files, reach the network and signal the
                                            caller's processes
 
-`strict` (via the variable) demands network isolation. `lm_eval_tasks/README.md` has the threat
+Where Debian's bubblewrap is installed, it makes the `userns` level's worker namespaces and
+read-only root (`$LORABENCH_SANDBOX_ENGINE`: auto, bwrap to prefer it everywhere, python to
+never use it); the checks inside are the same. `strict` (via the variable) demands network
+isolation. `lm_eval_tasks/README.md` has the threat
 model: what each level guarantees and what is out of scope.
 """
 
