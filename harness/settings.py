@@ -46,6 +46,12 @@ EXEC_TIMEOUT = Setting("LORABENCH_EXEC_TIMEOUT", "5", True, "seconds each genera
 SANDBOX_ISOLATION = Setting(
     "LORABENCH_SANDBOX_ISOLATION", None, False, "force a sandbox level (namespaces, userns, uid, plain) or demand one (strict)"
 )
+SANDBOX_ENGINE = Setting(
+    "LORABENCH_SANDBOX_ENGINE", "auto", False, "the userns level's engine: auto (bubblewrap where installed), bwrap or python"
+)
+CONFIRM_RUN_UNSAFE_CODE = Setting(
+    "LORABENCH_CONFIRM_RUN_UNSAFE_CODE", None, False, "1 = allow the plain level, which cannot protect your files, environment or harness"
+)
 SANDBOX_TMP = Setting("LORABENCH_SANDBOX_TMP", None, False, "where the sandbox makes its throw-away directories")
 SANDBOX_WORKERS = Setting("LORABENCH_SANDBOX_WORKERS", None, False, "programs checked at once (default: the cores)")
 RESULTS_DB = Setting("LORABENCH_RESULTS_DB", None, False, "the results database the leaderboard page reads")

@@ -21,9 +21,9 @@ FAST = Limits(timeout_s=3, memory_mb=256, max_file_mb=2, max_output_bytes=4096)
 
 
 def _sandbox_pids() -> list[int]:
-    """Processes running under this test process's sandbox uids."""
-    lo = sandbox._slot_uid(sandbox.isolation(), 0)
-    hi = lo + sandbox.SLOTS_PER_PROCESS
+    """Processes running under this test process's sandbox uids (every slot's)."""
+    lo = sandbox._slot_uids(0)[0]
+    hi = lo + 2 * sandbox.MAX_SLOTS
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -163,10 +163,10 @@ def test_adversarial_suite_is_contained_and_honest_samples_still_pass(tmp_path, 
     for name, (res, took) in ((n, results[("attack", n)]) for n in attacks):
         assert took < FAST.timeout_s + 5, (name, took)
         assert len(res.stdout.encode()) <= FAST.max_output_bytes + 4 and len(res.stderr.encode()) <= FAST.max_output_bytes + 4
-        assert secret not in res.stdout + res.stderr + res.report, name
+        assert secret not in res.stdout + res.stderr + res.detail, name
         assert not res.ok or name in ("socket", "delete_outside", "kill_parent", "read_secrets", "daemon_escape"), (name, res.status)
 
-    assert got["fork_bomb"].status in ("timeout", "cpu_limit", "killed"), got["fork_bomb"]
+    assert got["fork_bomb"].status in ("timeout", "cpu_limit", "killed", "memory_limit", "process_limit"), got["fork_bomb"]
     assert got["memory_bomb"].status == "memory_limit", got["memory_bomb"].summary()
     assert got["infinite_loop"].status in ("timeout", "cpu_limit")
     assert got["ignores_sigterm"].status == "timeout"
@@ -183,7 +183,7 @@ def test_adversarial_suite_is_contained_and_honest_samples_still_pass(tmp_path, 
     if iso.protects_caller_files:
         assert "DID IT" not in got["delete_outside"].stdout, got["delete_outside"].stdout
         assert victim.read_text() == "keep me"
-    if iso.pidns or iso.per_slot_uid:
+    if iso.drop_uid:
         assert not _sandbox_pids(), "processes outlived their sandbox"
     print(f"adversarial batch of {len(jobs)} finished in {total:.1f}s")
 
@@ -194,7 +194,7 @@ def test_early_exit_is_never_a_pass(problems):
     for trick in ("import sys\nsys.exit(0)\n", "import os\nos._exit(0)\n", "raise SystemExit\n", "exit()\n"):
         res = execution.check_humaneval(trick + good, p["test"], p["entry_point"], FAST)
         assert not res["passed"], (trick, res)
-        assert res["status"] == "exit" or res["status"] == "error"
+        assert res["status"] in ("exit", "error"), (trick, res)
     # A solution that would fail, then exits 0 from inside the tests' call: still a failure.
     cheat = p["prompt"] + "    import sys\n    sys.exit(0)\n"
     assert not execution.check_humaneval(cheat, p["test"], p["entry_point"], FAST)["passed"]
@@ -245,8 +245,9 @@ def test_checks_run_in_parallel():
 
 
 def test_plain_level_still_limits_and_times_out(monkeypatch):
-    """Where the OS gives no namespaces, limits, timeouts and exit handling still hold."""
+    """Where the OS gives no namespaces (and the user opted in), limits, timeouts and exit handling still hold."""
     monkeypatch.setenv(sandbox.ISOLATION_ENV, "plain")
+    monkeypatch.setenv(sandbox.UNSAFE_ENV, "1")
     assert sandbox.isolation().level == "plain"
     assert sandbox.run_python("print(sum(range(10)))", limits=FAST).stdout.strip() == "45"
     assert sandbox.run_python("while True:\n    pass\n", limits=Limits(timeout_s=1)).status in ("timeout", "cpu_limit")

