@@ -89,7 +89,7 @@ def test_vllm_override_keeps_the_service_and_adapters():
     assert re.fullmatch(r"vllm/vllm-openai:v\d+\.\d+\.\d+", _defaults(vllm["image"]))
     assert "--enable-lora" in vllm["command"][0] and "--lora-modules $$VLLM_LORA_MODULES" in vllm["command"][0]
     modules = _defaults(vllm["environment"]["VLLM_LORA_MODULES"]).split()
-    assert modules == ["summarization=/adapters/summarization", "code=/adapters/code"]
+    assert modules == ["summarization=/adapters/summarization-mistral-7b-instruct", "code=/adapters/code-mistral-7b-instruct"]
 
 
 # -- docker compose config -------------------------------------------------------------------------
