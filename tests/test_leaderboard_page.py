@@ -138,12 +138,13 @@ def test_page_in_a_real_browser_on_the_known_outcome(known_db, tmp_path):
             assert len(points) == 4, f"{metric}: {len(points)} points"
         assert "0 of 16 solved" in text_of(driver, f".st-key-forest-{BASE}-humaneval_greedy-{'b' * 8}-pass_1")
         forest = driver.find_element(By.CSS_SELECTOR, f".st-key-forest-{BASE}-arxiv_sum-{'a' * 8}-rougeL")
-        driver.execute_script("arguments[0].scrollIntoView()", forest)
+        driver.execute_script("arguments[0].scrollIntoView({behavior: 'instant'})", forest)
+        time.sleep(1)
         screenshot(driver, "leaderboard_forest", tmp_path)
 
         # 3. The table: value, CI, delta, its CI, p and n without scrolling sideways at 1400 px.
         table = driver.find_element(By.CSS_SELECTOR, "[data-testid='stDataFrame']")
-        driver.execute_script("arguments[0].scrollIntoView()", table)
+        driver.execute_script("arguments[0].scrollIntoView({behavior: 'instant'})", table)
         time.sleep(1)
         assert _scroll_overflow(driver) == [0]
         screenshot(driver, "leaderboard_table", tmp_path)

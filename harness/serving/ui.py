@@ -3,8 +3,9 @@
 Talks to one backend (local in-process model, or a remote OpenAI-compatible endpoint: see
 `harness.serving.config`). The sidebar picks the adapter (base, summarization, code, and any other
 found), the generation settings and the side-by-side mode, which answers each prompt with the base
-and the chosen adapter together. Failures (endpoint down, adapter missing) are one-line messages
-on the page, never a stack trace.
+and the chosen adapter together. An answer streams with a Stop button beside it; Stop, or a new
+message sent meanwhile, ends it and keeps what it said, marked stopped. Failures (endpoint down,
+adapter missing) are one-line messages on the page, never a stack trace.
 """
 
 from __future__ import annotations
