@@ -1,22 +1,35 @@
-"""The leaderboard page: `streamlit run leaderboard/app.py` (or `lorabench leaderboard --page`).
+"""The leaderboard page: `lorabench leaderboard --page` (or `streamlit run leaderboard/app.py`).
 
 Reads the results database named by $LORABENCH_RESULTS_DB (default
-$LORABENCH_HOME/results/results.sqlite). Shows the table, per-task bar charts with 95% CIs, each
-adapter's delta against its base with significance marked, filters, and a drill-down into the
-same documents answered by base and adapter side by side.
+$LORABENCH_HOME/results/results.sqlite). It opens on the verdict: for each base, a grid of
+benchmarks x systems with the primary metric, its delta against the base with the CI and a mark
+that reads without colour; a cell opens its details (every metric, the same documents answered by
+the base and the system side by side). Below: one forest plot per benchmark and metric on the
+metric's own axis, and the table of every metric.
 """
 
 from __future__ import annotations
 
+import re
+import sys
+from html import escape
 from pathlib import Path
+
+try:
+    import harness  # noqa: F401  (installed with the project)
+except ImportError:  # run from a checkout without installing it
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from harness import settings
-from harness.results import compare
+from harness import benchmarks, settings
+from harness.results import compare, table, verdict
 from harness.results.store import ResultStore
+
+ROW_PX = 30  # height of one system's row in a forest plot
+SAMPLE_TEXT = 600  # characters of a prompt shown in the samples table (the full text is below it)
 
 
 def db_path() -> Path:
@@ -28,151 +41,344 @@ def db_path() -> Path:
 
 
 @st.cache_data(show_spinner=False)
-def load(path: str, mtime: float) -> tuple[pd.DataFrame, dict]:
-    """Leaderboard rows as a frame, and the cells by (task, base, adapter, key) for drill-down."""
+def load(path: str, mtime: float) -> tuple[list, list]:
+    """Every cell (without samples) and every leaderboard row; `mtime` re-reads a changed file."""
     store = ResultStore(Path(path))
     cells = store.cells()
-    rows = compare.rows(cells, lambda c: store.samples(c.cell_id))
-    frame = pd.DataFrame([r.as_dict() for r in rows])
-    index = {(c.task, c.base, c.adapter, c.comparable_key[:8]): c.cell_id for c in cells}
-    return frame, index
+    return cells, compare.rows(cells, lambda c: store.samples(c.cell_id))
 
 
-def system(row) -> str:
-    return f"{row['base']} + {row['adapter']}" if row["adapter"] else f"{row['base']} (base)"
+def key_of(*parts: str) -> str:
+    """A widget or container key (it becomes a CSS class: letters, digits, - and _ only)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", "-".join(parts))
+
+
+def colour_mark(row) -> str:
+    """The mark as Markdown: shape and word always, colour on top."""
+    text = verdict.mark_text(row)
+    m = verdict.mark(row)
+    return f":green[{text}]" if m == "better" else f":red[{text}]" if m == "worse" else text
+
+
+# --- the verdict grid -----------------------------------------------------------------------------
+
+
+def metric_note(task: str, metric: str) -> str:
+    declared = benchmarks.metric(task, metric)
+    if declared is None:
+        return ""
+    return f" ({', '.join(x for x in (declared.scale, 'higher is better' if declared.higher_is_better else 'lower is better') if x)})"
+
+
+def draw_grid(grid: verdict.Grid, palette: dict[str, str]) -> None:
+    widths = [2.0] + [1.7] * len(grid.systems)
+    head = st.columns(widths, vertical_alignment="bottom")
+    head[0].markdown("**benchmark**")
+    for col, name in zip(head[1:], grid.systems, strict=True):
+        swatch = f'<span style="color:{palette[name]}">■</span>'
+        col.markdown(f'{swatch} <b title="{escape(grid.full_names[name])}">{escape(name)}</b>', unsafe_allow_html=True)
+    for line in grid.lines:
+        cols = st.columns(widths)
+        with cols[0]:
+            st.markdown(f"**{line.label}**")
+            primary = (
+                f"primary metric: `{line.primary}`{metric_note(line.task, line.primary)}" if line.primary else "no primary metric declared"
+            )
+            data = line.data or "unknown"
+            st.caption(f"{primary} · data: {'⚠ ' if 'proxy' in data else ''}{data}")
+        for col, name in zip(cols[1:], grid.systems, strict=True):
+            entry = line.entries.get(name)
+            with col.container(border=True, key=key_of("cell", grid.base, line.task, line.key, name)):
+                if entry is None:
+                    st.caption("not evaluated")
+                    continue
+                draw_entry(entry)
+                if st.button("details", key=key_of("open", str(entry.cell_id)), type="tertiary", help=grid.full_names[name]):
+                    details(entry.cell_id)
+
+
+def draw_entry(entry: verdict.Entry) -> None:
+    """The verdict first, then the value with its CI, the delta with its CI, p and n."""
+    row = entry.row
+    if row is None:
+        st.caption(f"no `{entry.metric}` in this cell")
+        return
+    lines = [f"**{colour_mark(row)}**", f"{verdict.number(row.value)} {verdict.interval(row.ci_low, row.ci_high)}"]
+    if row.adapter and row.delta is not None:
+        lines.append(f"Δ {verdict.number(row.delta, True)} {verdict.interval(row.delta_low, row.delta_high, True)}")
+        lines.append(f"p {table.p_text(row.p_value)} · n {row.n}")
+    else:
+        lines.append(f"n {row.n}")
+    st.markdown("  \n".join(lines))
+
+
+# --- a cell's details -----------------------------------------------------------------------------
+
+
+def metric_table(rows: list) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "metric": r.metric,
+                "value": verdict.number(r.value),
+                "95% CI": verdict.interval(r.ci_low, r.ci_high),
+                "Δ vs base": verdict.number(r.delta, True),
+                "Δ 95% CI": verdict.interval(r.delta_low, r.delta_high, True),
+                "verdict": verdict.mark_text(r) if r.adapter else "",
+                "p": table.p_text(r.p_value),
+                "n": r.n,
+            }
+            for r in rows
+        ]
+    )
+
+
+@st.dialog("Cell details", width="large")
+def details(cell_id: int) -> None:
+    path = db_path()
+    cells, rows = load(str(path), path.stat().st_mtime)
+    cell = next(c for c in cells if c.cell_id == cell_id)
+    key = cell.comparable_key[:8]
+    st.markdown(f"**{verdict.full_name(cell.adapter, cell.base)}** on **{cell.task}** (key `{key}`, {cell.n} documents)")
+    st.caption(f"data: {cell.provenance.get('data_label') or 'unknown'}")
+    mine = [r for r in rows if (r.task, r.base, r.adapter, r.key) == (cell.task, cell.base, cell.adapter, key)]
+    st.table(metric_table(mine).set_index("metric"))
+
+    store = ResultStore(path)
+    samples = {s.doc_id: s for s in store.samples(cell_id)}
+    partner = next(
+        (
+            c
+            for c in cells
+            if cell.adapter and not c.adapter and (c.task, c.base, c.comparable_key) == (cell.task, cell.base, cell.comparable_key)
+        ),
+        None,
+    )
+    base_samples = {s.doc_id: s for s in store.samples(partner.cell_id)} if partner else {}
+    if not samples:
+        st.info("This cell kept no per-document samples.")
+        return
+    who = verdict.system_name(cell.adapter, cell.base)
+    names = sorted({m for s in samples.values() for m in s.scores})
+    primary = verdict.primary_metric(cell)
+    metric = st.selectbox("Per-document score", names, index=names.index(primary) if primary in names else 0, key=f"metric-{cell_id}")
+    records = []
+    for doc_id, s in samples.items():
+        b = base_samples.get(doc_id)
+        record = {"doc": s.doc_key or doc_id}
+        if partner:
+            record[f"base {metric}"] = b.scores.get(metric) if b else None
+        record[f"{who} {metric}"] = s.scores.get(metric)
+        if partner:
+            record["base answer"] = b.response if b else ""
+        record[f"{who} answer"] = s.response
+        record["reference"] = s.reference
+        records.append(record)
+    st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch", key=f"samples-{cell_id}")
+
+    doc = st.selectbox(
+        "One document, side by side", list(samples), format_func=lambda d: str(samples[d].doc_key or d), key=f"doc-{cell_id}"
+    )
+    s, b = samples[doc], base_samples.get(doc)
+    with st.expander("prompt"):
+        st.text((s.prompt or "")[-SAMPLE_TEXT * 4 :])
+    shown = [("reference", s.reference, None)] + ([("base", b.response, b.scores)] if b else []) + [(who, s.response, s.scores)]
+    for col, (title, text, scores) in zip(st.columns(len(shown)), shown, strict=True):
+        with col:
+            st.markdown(f"**{title}**")
+            if scores:
+                st.caption(" · ".join(f"{m} {verdict.number(v) if isinstance(v, (int, float)) else v}" for m, v in sorted(scores.items())))
+            st.text(text or "")
+
+
+# --- forest plots ---------------------------------------------------------------------------------
+
+
+def forest_frame(rows: list, systems: list[str], base: str) -> pd.DataFrame:
+    by_system = {verdict.system_name(r.adapter, base): r for r in rows}
+    out = []
+    for name in systems:
+        r = by_system.get(name)
+        if r is None:
+            continue
+        delta = (
+            "base"
+            if not r.adapter
+            else (
+                f"Δ {verdict.number(r.delta, True)} {verdict.interval(r.delta_low, r.delta_high, True)}  p {table.p_text(r.p_value)}"
+                if r.delta is not None
+                else "not compared"
+            )
+        )
+        out.append(
+            {
+                "system": name,
+                "full name": verdict.full_name(r.adapter, base),
+                "value": r.value,
+                "ci_low": r.value if r.ci_low is None else r.ci_low,
+                "ci_high": r.value if r.ci_high is None else r.ci_high,
+                "mark": verdict.mark(r),
+                "verdict": verdict.mark_text(r),
+                "delta": delta,
+                "label": f"{verdict.SYMBOLS[verdict.mark(r)]} {delta}" if r.adapter else "■ base",
+                "n": r.n,
+            }
+        )
+    return pd.DataFrame(out)
+
+
+SHAPES = {"base": "square", "better": "triangle-up", "worse": "triangle-down", "n.s.": "circle", "*": "diamond", "": "cross"}
+
+
+def forest_chart(frame: pd.DataFrame, metric: str, axis_title: str, palette: dict[str, str], width: int = 520) -> alt.HConcatChart:
+    order = list(frame["system"])
+    height = ROW_PX * len(frame)
+    y = alt.Y("system:N", sort=order, title=None, axis=alt.Axis(labelLimit=0, labelFontSize=13))
+    colour = alt.Color("system:N", scale=alt.Scale(domain=list(palette), range=list(palette.values())), legend=None)
+    tooltip = [
+        "full name:N",
+        alt.Tooltip("value:Q", format=".4f"),
+        alt.Tooltip("ci_low:Q", format=".4f"),
+        alt.Tooltip("ci_high:Q", format=".4f"),
+        "delta:N",
+        "verdict:N",
+        "n:Q",
+    ]
+    base = alt.Chart(frame)
+    x = alt.X("value:Q", title=axis_title, scale=alt.Scale(zero=False, nice=True))
+    rules = base.mark_rule(strokeWidth=3).encode(
+        y=y, x=alt.X("ci_low:Q", title=axis_title, scale=alt.Scale(zero=False, nice=True)), x2="ci_high:Q", color=colour, tooltip=tooltip
+    )
+    points = base.mark_point(filled=True, size=140, opacity=1).encode(
+        y=y,
+        x=x,
+        color=colour,
+        shape=alt.Shape("mark:N", scale=alt.Scale(domain=list(SHAPES), range=list(SHAPES.values())), legend=None),
+        tooltip=tooltip,
+    )
+    reference = base.transform_filter(alt.datum.mark == "base").mark_rule(strokeDash=[4, 4], color=verdict.BASE_COLOUR).encode(x="value:Q")
+    plot = (rules + points + reference).properties(width=width, height=height, title=alt.Title(metric, anchor="start"))
+    labels = (
+        base.mark_text(align="left", fontSize=13)
+        .encode(x=alt.value(0), y=alt.Y("system:N", sort=order, axis=None), text="label:N", tooltip=tooltip)
+        .properties(width=320, height=height, title=alt.Title(" "))
+    )
+    return alt.hconcat(plot, labels, spacing=4).configure_view(stroke=None)
+
+
+def all_zero(frame: pd.DataFrame) -> bool:
+    return bool(len(frame)) and bool((frame[["value", "ci_low", "ci_high"]].abs() < 1e-12).all().all())
+
+
+def draw_forests(grid: verdict.Grid, rows: list, metrics: set[str], palette: dict[str, str]) -> None:
+    for line in grid.lines:
+        mine = [r for r in rows if (r.task, r.base, r.key) == (line.task, grid.base, line.key) and r.metric in metrics]
+        names = sorted({r.metric for r in mine}, key=lambda m: (m != line.primary, m))
+        if not names:
+            continue
+        st.markdown(f"**{line.label}** on {grid.base}")
+        for metric in names:
+            frame = forest_frame([r for r in mine if r.metric == metric], grid.systems, grid.base)
+            declared = benchmarks.metric(line.task, metric)
+            scale = f" ({declared.scale})" if declared and declared.scale else ""
+            with st.container(key=key_of("forest", grid.base, line.task, line.key, metric)):
+                if all_zero(frame):
+                    n = int(frame["n"].max())
+                    st.info(f"**{metric}**: 0 for every system, 0 of {n} solved (nothing to plot).")
+                    continue
+                st.altair_chart(forest_chart(frame, metric, f"{metric}{scale}", palette))
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+
+def table_frame(rows: list, several_bases: bool) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        [
+            {
+                "task": r.task,
+                **({"base": r.base} if several_bases else {}),
+                "system": verdict.system_name(r.adapter, r.base),
+                "metric": r.metric,
+                "value": verdict.number(r.value),
+                "95% CI": verdict.interval(r.ci_low, r.ci_high),
+                "Δ vs base": verdict.number(r.delta, True),
+                "Δ 95% CI": verdict.interval(r.delta_low, r.delta_high, True),
+                "verdict": f"{verdict.SYMBOLS[verdict.mark(r)]} {table.mark(r)}" if r.adapter and r.p_value is not None else "",
+                "p": table.p_text(r.p_value),
+                "n": r.n,
+            }
+            for r in sorted(rows, key=lambda r: (r.task, r.base, r.key, r.adapter != "", r.adapter, r.metric))
+        ]
+    )
+    return frame
+
+
+COLUMN_WIDTHS = {
+    "task": 130,
+    "base": 150,
+    "system": 130,
+    "metric": 110,
+    "value": 65,
+    "95% CI": 120,
+    "Δ vs base": 75,
+    "Δ 95% CI": 135,
+    "verdict": 85,
+    "p": 60,
+    "n": 40,
+}
 
 
 def main() -> None:
     st.set_page_config(page_title="lorabench leaderboard", layout="wide")
+    # Streamlit's wide layout keeps 5rem margins: the grid and the table need that room at 1400 px.
+    st.markdown(
+        '<style>[data-testid="stMainBlockContainer"]{padding:2rem 2rem 3rem 2rem}</style>',
+        unsafe_allow_html=True,
+    )
     st.title("lorabench leaderboard")
     path = db_path()
     if not path.is_file():
         st.error(f"No results database at {path}. Run `lorabench eval` first, or set LORABENCH_RESULTS_DB.")
         return
-    frame, index = load(str(path), path.stat().st_mtime)
-    if frame.empty:
+    cells, rows = load(str(path), path.stat().st_mtime)
+    if not cells:
         st.warning(f"{path} holds no results yet. Run `lorabench eval`.")
         return
-    frame["system"] = frame.apply(system, axis=1)
-    st.caption(
-        f"{path} · {len(index)} cells · 95% bootstrap CIs · * = p < 0.05 vs the same base on the same documents (paired sign-flip test; paired bootstrap for BLEU/CodeBLEU)"
-    )
-    for label in sorted(set(frame["data"]) - {""}):
-        if "proxy" in label:
-            st.warning(f"Proxy data, not the benchmark: {label}")
 
     with st.sidebar:
         st.header("Filters")
-        tasks = st.multiselect("Tasks", sorted(frame["task"].unique()), default=sorted(frame["task"].unique()))
-        bases = st.multiselect("Bases", sorted(frame["base"].unique()), default=sorted(frame["base"].unique()))
-        metrics = st.multiselect("Metrics", sorted(frame["metric"].unique()), default=sorted(frame["metric"].unique()))
-        only_significant = st.checkbox("Only adapters with a significant delta", value=False)
-    view = frame[frame["task"].isin(tasks) & frame["base"].isin(bases) & frame["metric"].isin(metrics)]
-    if only_significant:
-        view = view[(view["adapter"] == "") | (view["significant"] == True)]  # noqa: E712
+        all_bases = sorted({c.base for c in cells})
+        all_tasks = sorted({c.task for c in cells})
+        all_metrics = sorted({r.metric for r in rows})
+        bases = st.multiselect("Bases", all_bases, default=all_bases, key="bases")
+        tasks = st.multiselect("Benchmarks (tasks)", all_tasks, default=all_tasks, key="tasks")
+        metrics = set(st.multiselect("Metrics (plots and table)", all_metrics, default=all_metrics, key="metrics"))
+    cells = [c for c in cells if c.base in bases and c.task in tasks]
+    rows = [r for r in rows if r.base in bases and r.task in tasks]
+    grids = verdict.grids(cells, rows)
+    palette = verdict.colours([s for g in grids for s in g.systems])
 
-    st.subheader("Table")
-    shown = view.assign(
-        adapter=view["adapter"].replace("", "(base)"),
-        sig=view.apply(
-            lambda r: "" if pd.isna(r["p_value"]) else ("better *" if r["improves"] else ("worse *" if r["significant"] else "n.s.")),
-            axis=1,
-        ),
-    )[
-        [
-            "task",
-            "base",
-            "adapter",
-            "metric",
-            "value",
-            "ci_low",
-            "ci_high",
-            "n",
-            "delta",
-            "delta_low",
-            "delta_high",
-            "p_value",
-            "sig",
-            "data",
-        ]
-    ]
-    st.dataframe(shown, hide_index=True, width="stretch")
+    st.caption(f"{path} · {len(cells)} cells · values with 95% bootstrap CIs; Δ = system − base on the same documents")
+    st.caption(verdict.LEGEND + ". `details` opens a cell: every metric, and the documents answered side by side.")
+    for grid in grids:
+        st.subheader(f"Base: {grid.base}")
+        draw_grid(grid, palette)
 
-    st.subheader("Per task")
-    for task in sorted(view["task"].unique()):
-        part = view[view["task"] == task]
-        st.markdown(f"**{task}**")
-        cols = st.columns(min(3, max(1, part["metric"].nunique())))
-        for i, metric in enumerate(sorted(part["metric"].unique())):
-            data = part[part["metric"] == metric]
-            bars = (
-                alt.Chart(data)
-                .mark_bar()
-                .encode(
-                    x=alt.X("system:N", title=None),
-                    y=alt.Y("value:Q", title=metric),
-                    color="system:N",
-                    tooltip=["system", "value", "ci_low", "ci_high", "n"],
-                )
-            )
-            whiskers = (
-                alt.Chart(data.dropna(subset=["ci_low"]))
-                .mark_errorbar()
-                .encode(x="system:N", y=alt.Y("ci_low:Q", title=metric), y2="ci_high:Q")
-            )
-            cols[i % len(cols)].altair_chart((bars + whiskers).properties(height=260, title=metric), width="stretch")
+    st.header("Forest plots")
+    st.caption(
+        "Each metric on its own axis: the point is a system's value, the bar its 95% CI, the dashed line the base; "
+        "the shape is the verdict of the paired test (▲ better, ▼ worse, ○ no significant difference, ■ base), "
+        "written out on the right. Hover a row for the full names."
+    )
+    for grid in grids:
+        draw_forests(grid, rows, metrics, palette)
 
-    st.subheader("Delta vs base")
-    deltas = view[view["delta"].notna()]
-    if deltas.empty:
-        st.info("No adapter has a comparable base cell in this view.")
-    else:
-        chart = (
-            alt.Chart(deltas.assign(label=deltas["adapter"] + " · " + deltas["metric"]))
-            .mark_point(filled=True, size=80)
-            .encode(
-                y=alt.Y("label:N", title=None),
-                x=alt.X("delta:Q", title="adapter - base"),
-                color=alt.Color("significant:N", scale=alt.Scale(domain=[True, False], range=["#d62728", "#7f7f7f"])),
-                tooltip=["task", "base", "adapter", "metric", "delta", "delta_low", "delta_high", "p_value"],
-            )
-        )
-        rules = (
-            alt.Chart(deltas.assign(label=deltas["adapter"] + " · " + deltas["metric"]))
-            .mark_rule()
-            .encode(y="label:N", x="delta_low:Q", x2="delta_high:Q")
-        )
-        st.altair_chart((rules + chart).properties(height=max(120, 28 * len(deltas))), width="stretch")
-
-    st.subheader("Samples: base and adapter side by side")
-    pairs = view[view["adapter"] != ""][["task", "base", "adapter", "key"]].drop_duplicates()
-    if pairs.empty:
-        st.info("No adapter cells to drill into.")
-        return
-    choice = st.selectbox("Cell", [f"{r.task} · {r.base} + {r.adapter} · {r.key}" for r in pairs.itertuples()])
-    chosen = pairs.iloc[[f"{r.task} · {r.base} + {r.adapter} · {r.key}" for r in pairs.itertuples()].index(choice)]
-    base_id = index.get((chosen["task"], chosen["base"], "", chosen["key"]))
-    adapter_id = index[(chosen["task"], chosen["base"], chosen["adapter"], chosen["key"])]
-    store = ResultStore(path)
-    adapter_samples = {s.doc_id: s for s in store.samples(adapter_id)}
-    base_samples = {s.doc_id: s for s in store.samples(base_id)} if base_id else {}
-    names = sorted({m for s in adapter_samples.values() for m in s.scores})
-    metric = st.selectbox("Per-sample metric", names) if names else None
-    records = []
-    for doc_id, a in sorted(adapter_samples.items()):
-        b = base_samples.get(doc_id)
-        records.append(
-            {
-                "doc": a.doc_key,
-                "prompt": (a.prompt or "")[-400:],
-                "reference": a.reference,
-                "base answer": b.response if b else "",
-                "adapter answer": a.response,
-                f"base {metric}": b.scores.get(metric) if b and metric else None,
-                f"adapter {metric}": a.scores.get(metric) if metric else None,
-            }
-        )
-    st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch")
+    st.header("Every metric")
+    st.caption(f"{table.LEGEND}. {table.FOOTNOTE}.")
+    shown = table_frame([r for r in rows if r.metric in metrics], len(grids) > 1)
+    config = {name: st.column_config.Column(width=w) for name, w in COLUMN_WIDTHS.items() if name in shown.columns}
+    st.dataframe(shown, hide_index=True, column_config=config, key="table")
 
 
 main()

@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -43,23 +42,12 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def streamlit_server(app: Path, env: dict | None = None, timeout: float = 90):
+    """The page served exactly as lorabench serves it (harness.pages), on a free loopback port."""
+    from harness.pages import streamlit_command
+
     port = free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(app),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
+        streamlit_command(app, port),
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -119,6 +107,25 @@ def wait_for(driver, css: str, count: int = 1, timeout: float = 90) -> list:
             return found
         time.sleep(0.5)
     raise TimeoutError(f"no {count} x {css!r} on {driver.current_url} after {timeout} s")
+
+
+def screenshot(driver, name: str, tmp_path: Path) -> Path:
+    """Save the window as NAME.png under $LORABENCH_SCREENSHOT_DIR (default: the test's tmp_path),
+    for a person to look at; the path is printed so the test log names it."""
+    folder = Path(os.environ.get("LORABENCH_SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    png = folder / f"{name}.png"
+    assert driver.save_screenshot(str(png)), f"no screenshot at {png}"
+    print(f"screenshot: {png}")
+    return png
+
+
+def text_of(driver, css: str) -> str:
+    """The visible text of the first element matching `css` ('' when there is none)."""
+    from selenium.webdriver.common.by import By
+
+    found = driver.find_elements(By.CSS_SELECTOR, css)
+    return found[0].text if found else ""
 
 
 def colours(png: Path) -> int:

@@ -7,12 +7,13 @@ in Debian's headless Chromium over the DevTools protocol and keeps a screenshot.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -23,8 +24,6 @@ from conftest import random_lora_adapter
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "serving" / "chat_app.py"
 QUESTION = "What is the capital of France?"
-# Where the browser test leaves its screenshot for people to look at (CI keeps the tree).
-SCREENSHOT = Path(os.environ.get("LORABENCH_SCREENSHOT_DIR", tempfile.gettempdir())) / "lorabench_chat_ui.png"
 
 
 def _free_port() -> int:
@@ -201,16 +200,11 @@ def _until(condition, timeout: float, what: str, driver):
     raise AssertionError(f"timed out waiting for {what}; page text: {driver.find_element('tag name', 'body').text!r}")
 
 
-def test_chat_page_in_headless_chromium(tmp_path, embedded_model, adapter_paths):
-    """`lorabench serve` in Debian's headless Chromium: pick code, side by side, ask, screenshot."""
-    import browser as page_browser  # tests/browser.py: Selenium + Debian's chromium and chromedriver
-
-    page_browser.chromium()  # skips, saying why, without Chromium
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-
+@contextlib.contextmanager
+def _serve(tmp_path: Path, embedded_model, adapters: dict[str, Path], **extra: str):
+    """`lorabench serve` on a free port, as a user starts it; its output and log file checked after."""
     port = _free_port()
-    env = {**os.environ, **_env(embedded_model, adapter_paths), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, **_env(embedded_model, adapters, **extra), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     log = tmp_path / "serve.log"
     server = subprocess.Popen(
         [
@@ -223,7 +217,7 @@ def test_chat_page_in_headless_chromium(tmp_path, embedded_model, adapter_paths)
             "--base",
             str(embedded_model),
             "--no-scan",
-            *[arg for n, p in adapter_paths.items() for arg in ("--adapter", f"{n}={p}")],
+            *[arg for n, p in adapters.items() for arg in ("--adapter", f"{n}={p}")],
         ],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
@@ -233,51 +227,131 @@ def test_chat_page_in_headless_chromium(tmp_path, embedded_model, adapter_paths)
     )
     try:
         _wait_http(f"http://127.0.0.1:{port}/_stcore/health", server, 120, log)
-        with page_browser.browser(size=(1280, 900)) as driver:
-            driver.get(f"http://127.0.0.1:{port}/")
-            # The page renders over its websocket; the model loads on the first run.
-            box = page_browser.wait_for(driver, '[data-testid="stChatInputTextArea"]', timeout=180)[0]
-            _until(lambda: "local: smollm2-135m-instruct" in driver.find_element(By.TAG_NAME, "body").text, 180, "the backend", driver)
-
-            # Pick the code adapter and turn on side by side, as a user would.
-            picker = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSelectbox"] input')
-            picker.click()
-            picker.send_keys("code", Keys.ENTER)
-            _until(lambda: box.get_attribute("placeholder") == "Message code", 30, "the code adapter", driver)
-            driver.find_element(By.CSS_SELECTOR, '[data-testid="stCheckbox"] label').click()
-            _until(lambda: box.get_attribute("placeholder") == "Message code and base", 30, "side by side", driver)
-
-            box.send_keys(QUESTION, Keys.ENTER)
-
-            def both_answered() -> str | None:
-                messages = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessage"]')
-                if len(messages) < 2:
-                    return None
-                columns = messages[-1].find_elements(By.CSS_SELECTOR, '[data-testid="stColumn"]')
-                done = len(columns) == 2 and all(len([x for x in c.text.splitlines() if x.strip()]) >= 2 for c in columns)
-                return messages[-1].text if done else None
-
-            # Both columns answered (caption + text each), and nothing changed for two seconds.
-            answer, previous = None, None
-            deadline = time.monotonic() + 120
-            while answer is None or answer != previous:
-                assert time.monotonic() < deadline, f"no two answers: {driver.find_element(By.TAG_NAME, 'body').text!r}"
-                previous = answer
-                time.sleep(2)
-                answer = both_answered()
-            assert "base" in answer and "code" in answer and "Paris" in answer
-            assert driver.save_screenshot(str(SCREENSHOT))
+        yield f"http://127.0.0.1:{port}/"
     finally:
-        # `lorabench serve` execs Streamlit; its whole process group goes.
-        os.killpg(server.pid, signal.SIGTERM)
+        # `lorabench serve` execs Streamlit: the pid is the server's.
+        server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=30)
+    console = log.read_text()
+    # Quiet: the console names the log file and the address; third-party output is in the log file.
+    third_party = Path(re.search(r"third-party output goes to (\S+\.log)", console).group(1)).read_text()
+    for text in (console, third_party):
+        assert "Traceback" not in text and "torchvision" not in text  # no file-watcher tracebacks
+
+
+def _messages(driver) -> list[tuple[str, str]]:
+    """(role, text) of each chat message on the page."""
+    from selenium.webdriver.common.by import By
+
+    out = []
+    for message in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessage"]'):
+        role = "user" if message.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessageAvatarUser"]') else "assistant"
+        content = message.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessageContent"]')
+        out.append((role, (content[0] if content else message).text))
+    return out
+
+
+def test_chat_page_in_headless_chromium(tmp_path, embedded_model, adapter_paths):
+    """`lorabench serve` in Debian's headless Chromium: pick code, side by side, ask, screenshot."""
+    import browser as page_browser  # tests/browser.py: Selenium + Debian's chromium and chromedriver
+
+    page_browser.chromium()  # skips, saying why, without Chromium
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    with _serve(tmp_path, embedded_model, adapter_paths) as url, page_browser.browser(size=(1280, 900)) as driver:
+        driver.get(url)
+        # The page renders over its websocket; the model loads on the first run.
+        box = page_browser.wait_for(driver, '[data-testid="stChatInputTextArea"]', timeout=180)[0]
+        _until(lambda: "local: smollm2-135m-instruct" in driver.find_element(By.TAG_NAME, "body").text, 180, "the backend", driver)
+
+        # Pick the code adapter and turn on side by side, as a user would.
+        picker = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSelectbox"] input')
+        picker.click()
+        picker.send_keys("code", Keys.ENTER)
+        _until(lambda: box.get_attribute("placeholder") == "Message code", 30, "the code adapter", driver)
+        driver.find_element(By.CSS_SELECTOR, '[data-testid="stCheckbox"] label').click()
+        _until(lambda: box.get_attribute("placeholder") == "Message code and base", 30, "side by side", driver)
+
+        box.send_keys(QUESTION, Keys.ENTER)
+
+        def both_answered() -> str | None:
+            messages = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessage"]')
+            if len(messages) < 2:
+                return None
+            columns = messages[-1].find_elements(By.CSS_SELECTOR, '[data-testid="stColumn"]')
+            done = len(columns) == 2 and all(len([x for x in c.text.splitlines() if x.strip()]) >= 2 for c in columns)
+            return messages[-1].text if done else None
+
+        # Both columns answered (caption + text each), and nothing changed for two seconds.
+        answer, previous = None, None
+        deadline = time.monotonic() + 120
+        while answer is None or answer != previous:
+            assert time.monotonic() < deadline, f"no two answers: {driver.find_element(By.TAG_NAME, 'body').text!r}"
+            previous = answer
+            time.sleep(2)
+            answer = both_answered()
+        assert "base" in answer and "code" in answer and "Paris" in answer
+        png = page_browser.screenshot(driver, "chat_side_by_side", tmp_path)
 
     from PIL import Image
 
-    with Image.open(SCREENSHOT) as image:
+    with Image.open(png) as image:
         assert image.size[0] >= 1000 and image.size[1] >= 700
-    assert page_browser.colours(SCREENSHOT) > 20, "the screenshot is blank"
+    assert page_browser.colours(png) > 20, "the screenshot is blank"
+
+
+LONG = "Write a very long story about a dragon who learns to cook, with many chapters."
+
+
+def test_chat_page_keeps_a_streaming_answer(tmp_path, embedded_model):
+    """A second message while an answer streams stops it, keeps what it said (marked stopped) and
+    answers the new one; the Stop button does the same without a new message."""
+    import browser as page_browser
+
+    page_browser.chromium()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    with _serve(tmp_path, embedded_model, {}, LORABENCH_CHAT_MAX_NEW_TOKENS="400") as url, page_browser.browser((1280, 900)) as driver:
+        driver.get(url)
+        box = page_browser.wait_for(driver, '[data-testid="stChatInputTextArea"]', timeout=180)[0]
+        _until(lambda: "local: smollm2-135m-instruct" in driver.find_element(By.TAG_NAME, "body").text, 180, "the backend", driver)
+
+        # 1. A long answer streams, with a Stop button beside it.
+        box.send_keys(LONG, Keys.ENTER)
+        _until(lambda: len(_messages(driver)) == 2 and len(_messages(driver)[1][1]) > 60, 120, "the answer to stream", driver)
+        stop = page_browser.wait_for(driver, ".st-key-stop button", timeout=10)[0]
+        assert stop.is_displayed() and "Stop" in stop.text
+        seen = _messages(driver)[1][1].removeprefix("■ Stop").strip().removeprefix("base").strip().rstrip("▌").strip()
+        page_browser.screenshot(driver, "chat_streaming", tmp_path)
+
+        # 2. A second message while it streams: the first answer stays, marked stopped.
+        box.send_keys(QUESTION, Keys.ENTER)
+
+        def settled() -> list | None:
+            messages = _messages(driver)
+            done = len(messages) == 4 and not driver.find_elements(By.CSS_SELECTOR, ".st-key-stop button")
+            return messages if done and len(messages[3][1].splitlines()) >= 2 else None
+
+        messages = _until(settled, 180, "the second answer", driver)
+        assert [role for role, _ in messages] == ["user", "assistant", "user", "assistant"]  # never two user turns in a row
+        assert messages[0][1] == LONG and messages[2][1] == QUESTION
+        caption, _, kept = messages[1][1].partition("\n")
+        assert caption == "base · stopped"
+        assert kept.startswith(seen[:40]) and len(kept) >= len(seen)  # what was streamed is kept
+        assert messages[3][1].splitlines()[0] == "base"  # the new answer, not stopped
+        page_browser.screenshot(driver, "chat_second_message", tmp_path)
+
+        # 3. The Stop button: the answer stops and stays, and no new turn appears.
+        box.send_keys(LONG, Keys.ENTER)
+        _until(lambda: len(_messages(driver)) == 6 and len(_messages(driver)[5][1]) > 60, 120, "the third answer to stream", driver)
+        page_browser.wait_for(driver, ".st-key-stop button", timeout=10)[0].click()
+        _until(lambda: _messages(driver)[-1][1].startswith("base · stopped\n"), 60, "the stopped mark", driver)
+        assert len(_messages(driver)) == 6
+        assert not driver.find_elements(By.CSS_SELECTOR, ".st-key-stop button")
+        page_browser.screenshot(driver, "chat_stopped", tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def log_dir(args: argparse.Namespace) -> Path:
+    """Loading the model prints third-party warnings (transformers, torch, peft): they go here."""
+    from harness import paths
+
+    return paths.home() / "logs"
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.serving import repl
     from harness.serving.cli_common import config_from_args, settings_from_args
@@ -35,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
     backend = config_from_args(args).build()
     repl.start(backend, args.use)
     if args.prompt is not None:
-        repl.turn(backend, {}, args.prompt, args.use, args.compare, settings, args.system, sys.stdout)
+        try:
+            repl.turn(backend, {}, args.prompt, args.use, args.compare, settings, args.system, sys.stdout)
+        except repl.Stopped:
+            return 130
         return 0
     repl.loop(backend, args.use, args.compare, settings, args.system)
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 UI_PORT = 8501
@@ -35,6 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def log_dir(args: argparse.Namespace) -> Path:
+    """Third-party output (the page's model loading, Streamlit's warnings) goes to a log file here;
+    the page server inherits it as its stderr, and its address stays on stdout."""
+    from harness import paths
+
+    return paths.home() / "logs"
+
+
 def app_path() -> Path:
     """serving/chat_app.py in a checkout; the page module itself in an installed wheel."""
     from harness import pages
@@ -48,6 +55,7 @@ def app_path() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness import console
     from harness.errors import LorabenchError
     from harness.serving.cli_common import config_from_args
 
@@ -70,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             backend.check()
         except LorabenchError as exc:
-            print(f"warning: {exc}", file=sys.stderr)  # the page says so too, and recovers when it comes up
+            # The page says so too, and recovers when the endpoint comes up.
+            print(f"warning: {exc}", file=console.stream())
     from harness import pages
 
     return pages.run_page(app_path(), args.port or UI_PORT, args.host, config.to_env())

@@ -2,13 +2,19 @@
 
 /adapter NAME   switch adapter (base = no adapter)      /adapters  list them
 /compare        answer with the base and the adapter    /clear     forget the conversation
-/quit           leave (or Ctrl-D)
+/quit           leave (or Ctrl-D, or Ctrl-C at an empty prompt)
+
+Ctrl-C during an answer stops it and returns to the prompt, keeping the model, the history and the
+answer so far (marked as stopped). Answers go to stdout; lorabench's own messages go to the
+console stream (`harness.console.stream()`), which stays on the terminal while third-party output
+is captured into the log file.
 """
 
 from __future__ import annotations
 
 import sys
 
+from harness import console
 from harness.errors import LorabenchError
 from harness.serving.backend import BASE, GenerationSettings
 from harness.serving.config import missing_message
@@ -16,21 +22,44 @@ from harness.serving.config import missing_message
 HELP_TEXT = """\
 commands: /adapter NAME  switch adapter (base = no adapter)   /adapters  list them
           /compare       toggle answering with base and the adapter together
-          /clear         forget the conversation              /quit      leave (or Ctrl-D)"""
+          /clear         forget the conversation              /quit      leave (or Ctrl-D)
+Ctrl-C stops an answer; Ctrl-C at an empty prompt leaves."""
+STOPPED = " [stopped]"
+
+
+class Stopped(Exception):
+    """Ctrl-C during an answer: `text` is what it said before."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("stopped")
+        self.text = text
+
+
+def _say(text: str) -> None:
+    print(text, file=console.stream(), flush=True)
 
 
 def answer(backend, history, adapter, settings, system, out) -> str:
     messages = ([{"role": "system", "content": system}] if system else []) + history
     text = []
-    for chunk in backend.stream_chat(messages, adapter, settings):
-        text.append(chunk)
-        out.write(chunk)
-        out.flush()
+    chunks = backend.stream_chat(messages, adapter, settings)
+    try:
+        for chunk in chunks:
+            text.append(chunk)
+            out.write(chunk)
+            out.flush()
+    except KeyboardInterrupt:
+        raise Stopped("".join(text)) from None
+    finally:
+        if hasattr(chunks, "close"):
+            chunks.close()  # stops the generation (local: its thread; remote: the connection)
     out.write("\n")
     return "".join(text)
 
 
 def turn(backend, histories, prompt, adapter, compare, settings, system, out) -> None:
+    """Answer `prompt` with the adapter (and the base, in compare mode); raises `Stopped` on Ctrl-C,
+    with the answer so far kept in that adapter's history and the answers not begun left out."""
     names = [BASE, adapter] if compare and adapter != BASE else [adapter]
     for name in names:
         history = histories.setdefault(name, [])
@@ -38,6 +67,14 @@ def turn(backend, histories, prompt, adapter, compare, settings, system, out) ->
         out.write(f"[{name}] ")
         try:
             history.append({"role": "assistant", "content": answer(backend, history, name, settings, system, out)})
+        except Stopped as stop:
+            out.write(STOPPED + "\n")
+            out.flush()
+            if stop.text:
+                history.append({"role": "assistant", "content": stop.text})
+            else:
+                history.pop()
+            raise
         except BaseException:
             history.pop()
             raise
@@ -49,8 +86,7 @@ def start(backend, adapter: str) -> None:
     if problem:
         raise LorabenchError(problem)
     if hasattr(backend, "load"):
-        print(f"loading {backend.description} ...", file=sys.stderr)
-        backend.load()
+        backend.load()  # it logs what it loads
     else:
         backend.check()
 
@@ -60,11 +96,22 @@ def loop(backend, adapter: str, compare: bool, settings: GenerationSettings, sys
     # One conversation per adapter: in compare mode each keeps its own answers.
     histories: dict[str, list] = {}
     interactive = sys.stdin.isatty()
-    print(f"adapters: {', '.join(backend.list_adapters())}; now: {adapter}. /help for commands.", file=sys.stderr)
+    if interactive:
+        try:
+            import readline  # noqa: F401  (input() edits lines and keeps a history once it is loaded)
+        except ImportError:
+            pass
+    _say(f"adapters: {', '.join(backend.list_adapters())}; now: {adapter}. /help for commands; Ctrl-C stops an answer.")
     while True:
         try:
             line = input(f"{adapter}> " if interactive else "")
         except EOFError:
+            break
+        except KeyboardInterrupt:
+            if _typed():  # Ctrl-C on a half-typed line drops the line, as shells do
+                _say("")
+                continue
+            _say("")  # Ctrl-C at an empty prompt leaves
             break
         line = line.strip()
         if not line:
@@ -78,20 +125,31 @@ def loop(backend, adapter: str, compare: bool, settings: GenerationSettings, sys
             elif cmd == "/adapter":
                 problem = missing_message(backend, rest.strip()) if rest.strip() else "usage: /adapter NAME"
                 if problem:
-                    print(problem, file=sys.stderr)
+                    _say(problem)
                 else:
                     adapter = rest.strip()
-                    print(f"now: {adapter}", file=sys.stderr)
+                    _say(f"now: {adapter}")
             elif cmd == "/compare":
                 compare = not compare
-                print(f"compare with base: {'on' if compare else 'off'}", file=sys.stderr)
+                _say(f"compare with base: {'on' if compare else 'off'}")
             elif cmd == "/clear":
                 histories.clear()
-                print("conversation cleared", file=sys.stderr)
+                _say("conversation cleared")
             else:
-                print(HELP_TEXT, file=sys.stderr)
+                _say(HELP_TEXT)
             continue
         try:
             turn(backend, histories, line, adapter, compare, settings, system, out)
+        except Stopped:
+            continue  # back to the prompt, with the model and the history
         except LorabenchError as exc:  # endpoint down, adapter gone: say so and keep the session
-            print(f"error: {exc}", file=sys.stderr)
+            _say(f"error: {exc}")
+
+
+def _typed() -> bool:
+    """Whether the interrupted prompt held text (readline's buffer; False without readline)."""
+    try:
+        import readline
+    except ImportError:
+        return False
+    return bool(readline.get_line_buffer().strip())

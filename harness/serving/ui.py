@@ -3,8 +3,9 @@
 Talks to one backend (local in-process model, or a remote OpenAI-compatible endpoint: see
 `harness.serving.config`). The sidebar picks the adapter (base, summarization, code, and any other
 found), the generation settings and the side-by-side mode, which answers each prompt with the base
-and the chosen adapter together. Failures (endpoint down, adapter missing) are one-line messages
-on the page, never a stack trace.
+and the chosen adapter together. An answer streams with a Stop button beside it; Stop, or a new
+message sent meanwhile, ends it and keeps what it said, marked stopped. Failures (endpoint down,
+adapter missing) are one-line messages on the page, never a stack trace.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _conversation(history: list[dict], adapter: str, system: str) -> list[dict[s
 
 
 def _show_answer(answer: dict) -> None:
-    st.caption(answer["adapter"])
+    st.caption(f"{answer['adapter']} · stopped" if answer.get("stopped") else answer["adapter"])
     if answer.get("error"):
         st.error(answer["error"])
     else:
@@ -106,21 +107,43 @@ def _show_history(history: list[dict]) -> None:
                         _show_answer(answer)
 
 
-def _answer(backend, messages, adapter: str, settings: GenerationSettings) -> dict:
-    """Stream one answer into the current container; the answer (or its error) as a dict."""
+def _settle(history: list[dict]) -> None:
+    """An answer still pending belongs to a run that a new message or Stop ended: it stopped there."""
+    for turn in history:
+        for answer in turn.get("answers", ()):
+            if answer.pop("pending", False):
+                answer["stopped"] = True
+
+
+def _answer(backend, messages, answer: dict, settings: GenerationSettings) -> None:
+    """Stream one answer into the current container, writing it into `answer` (a dict already in
+    the history) as it comes: when a new message or Stop reruns the page, Streamlit ends this run
+    at the next element it draws, and what was said so far stays in the history."""
+    adapter = answer["adapter"]
     st.caption(adapter)
     problem = missing_message(backend, adapter)
     if problem:
         st.error(problem)
-        return {"adapter": adapter, "content": "", "error": problem}
+        answer.update(error=problem, pending=False)
+        return
+    slot = st.empty()
+    chunks = None
     try:
-        text = st.write_stream(backend.stream_chat(messages, adapter, settings))
+        chunks = backend.stream_chat(messages, adapter, settings)
+        for chunk in chunks:
+            answer["content"] += chunk
+            slot.markdown(answer["content"] + " ▌")
+        answer["pending"] = False
+        slot.markdown(answer["content"])
     except LorabenchError as exc:
-        st.error(str(exc))
-        return {"adapter": adapter, "content": "", "error": str(exc)}
-    if not isinstance(text, str):
-        text = "".join(str(t) for t in text)
-    return {"adapter": adapter, "content": text}
+        answer.update(error=str(exc), pending=False)
+        slot.error(str(exc))
+    finally:
+        if answer.get("pending"):  # ended by a rerun (or anything else): keep it, marked as stopped
+            answer.pop("pending")
+            answer["stopped"] = True
+        if chunks is not None and hasattr(chunks, "close"):
+            chunks.close()  # stops the generation (local: its thread; remote: the connection)
 
 
 def main() -> None:
@@ -165,6 +188,7 @@ def main() -> None:
         st.session_state["history"] = []
 
     history: list[dict] = st.session_state.setdefault("history", [])
+    _settle(history)
     _show_history(history)
 
     prompt = st.chat_input(f"Message {adapter}" + (" and base" if side_by_side and adapter != BASE else ""), key="prompt")
@@ -174,10 +198,15 @@ def main() -> None:
     with st.chat_message("user"):
         st.markdown(prompt)
     columns = [BASE, adapter] if side_by_side and adapter != BASE else [adapter]
-    answers = []
+    # In the history before the first token: a rerun mid-answer keeps the turn and what it said.
+    turn = {"role": "assistant", "answers": [{"adapter": name, "content": "", "pending": True} for name in columns]}
+    history.append(turn)
     with st.chat_message("assistant"):
+        stop = st.empty()
+        # A click reruns the page, which ends this run: the answer so far is kept, marked stopped.
+        stop.button("■ Stop", key="stop", help="stop this answer; what it said so far is kept")
         containers = st.columns(len(columns)) if len(columns) > 1 else [st.container()]
-        for name, container in zip(columns, containers, strict=True):
+        for answer, container in zip(turn["answers"], containers, strict=True):
             with container:
-                answers.append(_answer(backend, _conversation(history, name, system), name, settings))
-    history.append({"role": "assistant", "answers": answers})
+                _answer(backend, _conversation(history[:-1], answer["adapter"], system), answer, settings)
+        stop.empty()
