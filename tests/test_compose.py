@@ -144,7 +144,10 @@ def _config(cli: list[str], *files: Path, env: dict[str, str] | None = None, env
 def test_docker_compose_config_accepts_the_stack(compose_cli, tmp_path):
     config = _config(compose_cli, COMPOSE, env={"HOME": str(tmp_path)})
     tgi = config["services"]["tgi"]
-    assert tgi["environment"]["LORA_ADAPTERS"] == "summarization=/adapters/summarization-mistral-7b-instruct,code=/adapters/code-mistral-7b-instruct"
+    assert (
+        tgi["environment"]["LORA_ADAPTERS"]
+        == "summarization=/adapters/summarization-mistral-7b-instruct,code=/adapters/code-mistral-7b-instruct"
+    )
     [adapters] = [v for v in tgi["volumes"] if v["target"] == "/adapters"]
     assert adapters["source"] == str(tmp_path / ".cache/lorabench/adapters")  # ~ expanded; training writes <task>-<base>/ there
     assert tgi["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
