@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -21,11 +22,21 @@ from harness.errors import LorabenchError
 
 OWN = "harness"  # the logger namespace of lorabench's own messages
 _stream: IO[str] | None = None  # the real terminal while output is captured
+_notice: str | None = None  # where the log file is: said before lorabench's first console output
+_active: "Progress | None" = None  # the progress line being drawn, if any
 
 
 def stream() -> IO[str]:
-    """Where lorabench's own console output goes (the terminal, even while stderr is captured)."""
-    return _stream or sys.stderr
+    """Where lorabench's own console output goes (the terminal, even while stderr is captured).
+
+    The first use in a captured run names the log file, so a command that fails at once says only
+    its one-line error."""
+    global _notice
+    out = _stream or sys.stderr
+    if _notice:
+        text, _notice = _notice, None
+        print(text, file=out)
+    return out
 
 
 class _Once(logging.Filter):
@@ -51,13 +62,18 @@ class _Own(logging.Filter):
 
 
 class _ConsoleHandler(logging.Handler):
-    """Writes through tqdm, so a message never tears a progress bar."""
+    """Writes above the progress line, so a message never tears it."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            from tqdm import tqdm
-
-            tqdm.write(self.format(record), file=stream())
+            text = self.format(record)
+            out = stream()
+            if _active is not None:
+                _active.clear()
+            out.write(text + "\n")
+            out.flush()
+            if _active is not None:
+                _active.draw()
         except Exception:  # noqa: BLE001 (logging must never raise)
             self.handleError(record)
 
@@ -95,7 +111,7 @@ def setup(level: int = logging.INFO, *, verbose: bool = False) -> None:
 def capture(log_path: Path, *, verbose: bool = False) -> Iterator[Path]:
     """Send third-party output (file descriptor 2 and every non-lorabench log record) to `log_path`
     for the duration; lorabench's messages and progress keep the terminal."""
-    global _stream
+    global _stream, _notice
     log_path = Path(log_path)
     try:
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,10 +130,11 @@ def capture(log_path: Path, *, verbose: bool = False) -> Iterator[Path]:
     previous, _stream = _stream, terminal
     if not verbose:
         os.dup2(log_file.fileno(), 2)
-    print(f"lorabench: third-party output goes to {log_path} (-v shows it here)", file=terminal)
+        _notice = f"lorabench: third-party output goes to {log_path} (-v shows it here)"
     try:
         yield log_path
     finally:
+        _notice = None
         sys.stderr.flush()
         os.dup2(saved_fd, 2)
         os.close(saved_fd)
@@ -129,33 +146,69 @@ def capture(log_path: Path, *, verbose: bool = False) -> Iterator[Path]:
 
 
 class Progress:
-    """One line: what runs now, k of n, and the time left at the pace so far."""
+    """One line, redrawn in place: what runs now, k of n, and the time left at the pace so far.
+
+    Drawn by hand rather than with tqdm: the libraries we drive open tqdm bars of their own (into
+    the log file), and tqdm's shared bookkeeping of nested bars then breaks this line into many."""
 
     def __init__(self, total: int | None, done: int = 0, unit: str = "step", *, disable: bool = False) -> None:
-        from tqdm import tqdm
+        global _active
+        self.total, self.done, self.unit, self.disable = total, done, unit, disable
+        self.done_here = 0
+        self.text = ""
+        self.started = time.monotonic()
+        self.width = 0
+        if not disable:
+            self.previous, _active = _active, self
+            self.draw()
 
-        # Redraws with a carriage return, also when the console is not a terminal (CI logs show the
-        # last state of each line); the time left is tqdm's, at the pace of the items done here.
-        self.bar = tqdm(
-            total=total,
-            initial=done,
-            unit=unit,
-            file=stream(),
-            dynamic_ncols=True,
-            leave=True,
-            disable=disable,
-            mininterval=1.0,
-            bar_format="{desc}: {n_fmt}/{total_fmt} {unit}s [{elapsed}, {remaining} left]",
-        )
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.started
+        left = "?"
+        if self.done_here and self.total:
+            left = _clock(elapsed / self.done_here * (self.total - self.done))
+        total = self.total if self.total is not None else "?"
+        head = f"{self.text}: " if self.text else ""
+        return f"{head}{self.done}/{total} {self.unit}s [{_clock(elapsed)}, {left} left]"
+
+    def draw(self) -> None:
+        if self.disable:
+            return
+        text = self.line()
+        out = stream()
+        out.write("\r" + text.ljust(self.width))
+        out.flush()
+        self.width = len(text)
+
+    def clear(self) -> None:
+        if not self.disable and self.width:
+            stream().write("\r" + " " * self.width + "\r")
+            self.width = 0
 
     def now(self, text: str) -> None:
-        self.bar.set_description_str(text, refresh=True)
+        self.text = text
+        self.draw()
 
     def advance(self, n: int = 1) -> None:
-        self.bar.update(n)
+        self.done += n
+        self.done_here += n
+        self.draw()
 
     def close(self) -> None:
-        self.bar.close()
+        global _active
+        if self.disable:
+            return
+        self.draw()
+        stream().write("\n")
+        stream().flush()
+        _active = self.previous
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60:02d}:{seconds % 60:02d}"
+    )
 
 
 @contextlib.contextmanager

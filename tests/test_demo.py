@@ -66,7 +66,8 @@ def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
     [log_line] = [line for line in console if "third-party output goes to" in line]
     log_file = Path(log_line.split("goes to ", 1)[1].split(" (", 1)[0])
     assert log_file.parent == demo / "logs" and "lm_eval" in log_file.read_text()
-    assert sum("PROXY" in line for line in console) == 2  # each proxy data set said once, not per cell
+    proxy = [line for line in console if "PROXY" in line]
+    assert proxy and len(set(proxy)) == len(proxy)  # a warning that changes a result's meaning: once, not per cell
     assert (demo / "results" / "leaderboard.md").is_file()
     stages = json.loads((demo / "results" / "demo_stages.json").read_text())["stages_s"]
     assert set(stages) == {"prepare model", "prepare data", "train summarization", "train code", "evaluate", "leaderboard"}

@@ -138,7 +138,7 @@ def test_adapter_for_another_base_is_refused(random_adapter, tmp_path):
     foreign.mkdir()
     cfg = json.loads((random_adapter / "adapter_config.json").read_text())
     (foreign / "adapter_config.json").write_text(json.dumps({**cfg, "base_model_name_or_path": "mistralai/Mistral-7B-Instruct-v0.3"}))
-    with pytest.raises(LorabenchError, match="trained on 'mistralai/Mistral-7B-Instruct-v0.3', which is not among --bases"):
+    with pytest.raises(LorabenchError, match="trained on mistralai/Mistral-7B-Instruct-v0.3, which is not among --bases"):
         run_matrix(["smollm2-135m-instruct"], [str(foreign)], EvalSettings(tasks=TASKS, db=tmp_path / "r.sqlite"))
     with pytest.raises(LorabenchError, match="unknown task"):
         run_matrix(["smollm2-135m-instruct"], [], EvalSettings(tasks=["no_such_task"], db=tmp_path / "r.sqlite"))

@@ -170,7 +170,7 @@ _scorer_lock = threading.Lock()
 def _scorer(backbone: Backbone):
     from bert_score import BERTScorer
 
-    log.info("loading BERTScore backbone %s from %s", backbone.label, backbone.model)
+    log.debug("loading BERTScore backbone %s from %s", backbone.label, backbone.model)
     return BERTScorer(model_type=backbone.model, num_layers=backbone.layers, lang="en")
 
 

@@ -21,7 +21,7 @@ def load_lm(base, adapter, settings):
         kwargs = {"pretrained": str(base.path), "batch_size": settings.batch_size, "dtype": settings.dtype, "device": device}
         if adapter:
             kwargs["peft"] = str(adapter.path)
-        log.info("loading %s%s (hf, batch %s)", base.name, f" + {adapter.name}" if adapter else "", settings.batch_size)
+        log.debug("loading %s%s (hf, batch %s)", base.name, f" + {adapter.name}" if adapter else "", settings.batch_size)
         return HFLM(**kwargs)
     if settings.backend == "vllm":
         try:
