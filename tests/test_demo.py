@@ -28,9 +28,11 @@ THIRD_PARTY = re.compile(
 )
 
 
-def console_lines(text: str) -> list[str]:
-    """Lines as a terminal shows them: a progress redraw (carriage return) replaces its line."""
-    return [line.rsplit("\r", 1)[-1] for line in text.splitlines() if line.rsplit("\r", 1)[-1].strip()]
+def console_lines(raw: bytes) -> list[str]:
+    """Lines as a terminal shows them: a progress redraw (carriage return) replaces its line. Read
+    from bytes: text mode would turn every carriage return into a new line."""
+    lines = raw.decode("utf-8", "replace").split("\n")
+    return [line.rsplit("\r", 1)[-1] for line in lines if line.rsplit("\r", 1)[-1].strip()]
 
 
 @pytest.mark.slow
@@ -40,7 +42,8 @@ def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
     # Reuse the session's converted model (its conversion has its own tests).
     (home / "models" / embedded_model.name).symlink_to(embedded_model, target_is_directory=True)
     env = {**os.environ, "LORABENCH_HOME": str(home)}
-    done = subprocess.run([sys.executable, "-m", "harness.cli", *ARGS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    raw = subprocess.run([sys.executable, "-m", "harness.cli", *ARGS], cwd=ROOT, env=env, capture_output=True, timeout=1800)
+    done = subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(), raw.stderr.decode())
     assert done.returncode == 0, done.stderr[-3000:]
     demo = home / "demo"
     for task in ("summarization", "code"):
@@ -59,10 +62,10 @@ def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
             assert p["train_data_proxy"] is True
     assert "offline proxy" in done.stdout and "delta vs base" in done.stdout
     # A quiet console: lorabench's messages and one progress line; the rest in the run's log file.
-    console = console_lines(done.stderr)
+    console = console_lines(raw.stderr)
     noisy = [line for line in console if THIRD_PARTY.search(line)]
     assert not noisy, noisy[:5]
-    assert len(console) <= 40, console
+    assert len(console) <= 40, "\n".join(console)
     [log_line] = [line for line in console if "third-party output goes to" in line]
     log_file = Path(log_line.split("goes to ", 1)[1].split(" (", 1)[0])
     assert log_file.parent == demo / "logs" and "lm_eval" in log_file.read_text()
