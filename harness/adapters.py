@@ -6,8 +6,14 @@ trained it. `lorabench train` publishes them to `$LORABENCH_HOME/adapters/<task>
 
 PEFT only checks tensor shapes, so an adapter for one base loads onto another base of the same
 shape and silently produces garbage. `mismatch` is the one rule every command uses (train, export,
-eval and serving): the base's identity (registry name, hub id, architecture fingerprint; its path
-only where neither side has a name) must be the one recorded at training time.
+eval and serving): the base's identity recorded at training time (registry name, hub id,
+architecture fingerprint and the content hash of its weights) must be the given base's. Where the
+base lives is not part of it, so a moved $LORABENCH_HOME, or adapters copied to another machine
+whose base was prepared the same way, still match; the path decides only for an adapter that
+records neither a name nor a hash.
+
+`check_files` refuses a broken adapter directory (bad JSON, missing, empty or truncated weights)
+in one line before any model is loaded; `resolve` and the eval matrix call it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from harness.errors import LorabenchError
 
 ADAPTER_CONFIG = "adapter_config.json"
 RECORD_FILE = "lorabench_training.json"
+WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 # What makes two checkpoints interchangeable for an adapter; serialisation details (dtype, rope
 # layout, transformers version) are left out, they change across library versions.
 ARCH_KEYS = (
@@ -68,9 +75,38 @@ def training_record(path: Path) -> dict | None:
     if not f.is_file():
         return None
     try:
-        return json.loads(f.read_text(encoding="utf-8"))
+        rec = json.loads(f.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise LorabenchError(f"{f} is not valid JSON ({exc}): retrain the adapter or restore the file") from None
+    if not isinstance(rec, dict) or not isinstance(rec.get("base"), dict):
+        raise LorabenchError(f"{f} is not a lorabench training record (no base): retrain the adapter or restore the file")
+    return rec
+
+
+def check_files(path: Path) -> None:
+    """A one-line error unless `path` is a whole adapter: its config and record are JSON objects and
+    its weights are there, not empty, and their safetensors header covers the file (what PEFT
+    would otherwise find only after the base model has loaded)."""
+    path = Path(path)
+    read_config(path)
+    training_record(path)
+    found = [path / w for w in WEIGHTS if (path / w).is_file()]
+    fix = "retrain the adapter or copy the whole directory again"
+    if not found:
+        raise LorabenchError(f"adapter {path} has no weights ({' or '.join(WEIGHTS)}): {fix}")
+    weights = found[0]
+    if weights.stat().st_size == 0:
+        raise LorabenchError(f"adapter weights {weights} are empty: {fix}")
+    if weights.suffix == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(weights), "pt") as fh:
+                keys = list(fh.keys())
+        except (SafetensorError, OSError) as exc:
+            raise LorabenchError(f"adapter weights {weights} are corrupt or truncated ({exc}): {fix}") from None
+        if not keys:
+            raise LorabenchError(f"adapter weights {weights} hold no tensors: {fix}")
 
 
 def training_summary(path: Path) -> dict:
@@ -104,6 +140,7 @@ def resolve(name_or_path: str | Path) -> Path:
     """An adapter directory from a path or a name under $LORABENCH_HOME/adapters."""
     for candidate in (Path(name_or_path).expanduser(), paths.adapters_dir() / str(name_or_path)):
         if is_adapter_dir(candidate):
+            check_files(candidate)
             return candidate
     root = paths.adapters_dir()
     have = sorted(p.name for p in root.glob("*") if is_adapter_dir(p)) if root.is_dir() else []
@@ -151,28 +188,38 @@ def fingerprint(config: dict) -> str:
 
 
 def base_identity(base_dir: Path) -> dict:
-    """Who a base checkpoint is: registry name and hub id (from its origin file) and architecture."""
+    """Who a base checkpoint is: registry name and hub id (from its origin file), architecture, and
+    the content hash of its weights (None for a directory without weight files)."""
+    from harness import provenance
     from harness.models import origin
 
     base_dir = Path(base_dir)
     config = json.loads((base_dir / "config.json").read_text())
     prov = origin.read(base_dir)
+    has_weights = any(p.name.endswith(provenance.WEIGHT_SUFFIXES) for p in base_dir.iterdir())
     return {
         "name": prov.get("name"),
         "hf_id": prov.get("hf_id"),
         "path": str(base_dir),
         "fingerprint": fingerprint(config),
         "architecture": architecture(config),
+        "weights_sha256": provenance.weights_fingerprint(base_dir) if has_weights else None,
     }
 
 
 def recorded_base(adapter_dir: Path) -> dict:
     """The base an adapter was trained on: from the training record, else from what PEFT wrote."""
+    from harness.models import registry
+
     rec = training_record(adapter_dir)
     if rec:
         return rec["base"]
     named = read_config(adapter_dir).get("base_model_name_or_path")
-    out = {"name": None, "hf_id": None, "path": named, "fingerprint": None}
+    # Axolotl run by hand on a recipe writes the base's path, `<home>/models/<registry name>`: the
+    # name survives the home moving, the path does not.
+    parts = Path(str(named)).parts if named else ()
+    name = parts[-1] if len(parts) >= 2 and parts[-2] == "models" and parts[-1] in registry.MODELS else None
+    out = {"name": name, "hf_id": None, "path": named, "fingerprint": None}
     # Axolotl saves the base's config.json beside the adapter; an adapter from elsewhere may not.
     for cfg in (Path(adapter_dir) / "config.json", Path(str(named)) / "config.json"):
         if named and cfg.is_file():
@@ -191,7 +238,10 @@ def describe(ident: dict) -> str:
 
 
 def mismatch(adapter_dir: Path, base_dir: Path) -> str | None:
-    """Why `adapter_dir` does not belong to the base at `base_dir` (None when it does)."""
+    """Why `adapter_dir` does not belong to the base at `base_dir` (None when it does).
+
+    Name, hub id, architecture and weights hash must agree wherever both sides have them; the
+    recorded path is compared only when the adapter carries neither a name, a hub id nor a hash."""
     trained = recorded_base(adapter_dir)
     given = base_identity(base_dir)
     if trained.get("fingerprint") and trained["fingerprint"] != given["fingerprint"]:
@@ -199,7 +249,9 @@ def mismatch(adapter_dir: Path, base_dir: Path) -> str | None:
     for key in ("name", "hf_id"):
         if trained.get(key) and given.get(key) and trained[key] != given[key]:
             return f"its {key.replace('hf_id', 'hub id')} differs"
-    named = any(trained.get(k) and given.get(k) for k in ("name", "hf_id"))
+    if trained.get("weights_sha256") and given.get("weights_sha256") and trained["weights_sha256"] != given["weights_sha256"]:
+        return "its weights differ"
+    named = any(trained.get(k) and given.get(k) for k in ("name", "hf_id", "weights_sha256"))
     if not named and trained.get("path"):
         try:
             same = Path(trained["path"]).expanduser().resolve() == Path(given["path"]).resolve()
@@ -217,9 +269,11 @@ def check_base(adapter_dir: Path, base_dir: Path) -> None:
         return
     trained = recorded_base(adapter_dir)
     fix = f"--base {trained['name']}" if trained.get("name") else f"the base at {trained.get('path')}"
+    if why == "its weights differ":
+        fix = f"prepare {describe(trained)} as it was prepared for training, or retrain the adapter on this base"
     raise LorabenchError(
-        f"adapter {Path(adapter_dir).name} was trained on {describe(trained)}, not on {describe(base_identity(base_dir))}: "
-        f"load it onto its own base ({fix})"
+        f"adapter {Path(adapter_dir).name} was trained on {describe(trained)}, not on {describe(base_identity(base_dir))} "
+        f"({why}): load it onto its own base ({fix})"
     )
 
 

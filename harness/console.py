@@ -113,6 +113,7 @@ def capture(log_path: Path, *, verbose: bool = False) -> Iterator[Path]:
     for the duration; lorabench's messages and progress keep the terminal."""
     global _stream, _notice
     log_path = Path(log_path)
+    made = [d for d in (log_path.parent, *log_path.parent.parents) if not d.exists()]  # removed again if left empty
     try:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_file = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
@@ -143,6 +144,17 @@ def capture(log_path: Path, *, verbose: bool = False) -> Iterator[Path]:
         file_handler.close()
         terminal.close()
         log_file.close()
+        _drop_if_empty(log_path, made)
+
+
+def _drop_if_empty(log_path: Path, made: list[Path]) -> None:
+    """A command that stopped before any third-party output (a bad argument) leaves no empty log,
+    nor the directories made for it."""
+    with contextlib.suppress(OSError):
+        if log_path.stat().st_size == 0:
+            log_path.unlink()
+            for d in made:  # innermost first
+                d.rmdir()
 
 
 class Progress:

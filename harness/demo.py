@@ -52,8 +52,12 @@ def _in_demo_home():
     home = demo_home()
     (real / "models").mkdir(parents=True, exist_ok=True)
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "models").exists():
-        (home / "models").symlink_to(real / "models", target_is_directory=True)
+    link = home / "models"
+    if link.is_symlink() and not link.exists():
+        link.unlink()  # an absolute link of an older version, left dangling by a moved home
+    if not link.exists():
+        # Relative, so the whole $LORABENCH_HOME can move and the demo still finds its models.
+        link.symlink_to(Path("..") / "models", target_is_directory=True)
     old = os.environ.get("LORABENCH_HOME")
     os.environ["LORABENCH_HOME"] = str(home)
     try:

@@ -72,9 +72,20 @@ def _cache_file() -> Path:
     return paths.home() / "cache" / "file_hashes.json"
 
 
-def dir_fingerprint(directory: Path) -> str:
-    """`tree_sha256` of a checkpoint or adapter directory, with file digests cached by (path, size,
-    mtime) in $LORABENCH_HOME/cache, so a 15 GB base model is read once, not at every evaluation."""
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+
+def weights_fingerprint(directory: Path) -> str:
+    """`dir_fingerprint` of a checkpoint's weight files only (*.safetensors, *.bin): the content
+    that makes a base model itself, the same wherever the directory lives and whatever metadata
+    files (origin, tokenizer, configs) beside them say."""
+    return dir_fingerprint(directory, suffixes=WEIGHT_SUFFIXES)
+
+
+def dir_fingerprint(directory: Path, *, suffixes: tuple[str, ...] | None = None) -> str:
+    """`tree_sha256` of a checkpoint or adapter directory (only files ending in `suffixes`, if
+    given), with file digests cached by (path, size, mtime) in $LORABENCH_HOME/cache, so a 15 GB
+    base model is read once, not at every evaluation."""
     from harness.atomic import write_json
 
     directory = Path(directory).resolve()
@@ -85,7 +96,8 @@ def dir_fingerprint(directory: Path) -> str:
         cache = {}
     files: dict[str, str] = {}
     changed = False
-    for f in sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    chosen = (p for p in directory.rglob("*") if p.is_file() and not p.name.startswith("."))
+    for f in sorted(p for p in chosen if suffixes is None or p.name.endswith(suffixes)):
         real = f.resolve()
         st = real.stat()
         key = f"{real}:{st.st_size}:{st.st_mtime_ns}"

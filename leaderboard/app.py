@@ -25,6 +25,7 @@ import pandas as pd
 import streamlit as st
 
 from harness import benchmarks, settings
+from harness.errors import LorabenchError
 from harness.results import compare, table, verdict
 from harness.results.store import ResultStore
 
@@ -43,7 +44,7 @@ def db_path() -> Path:
 @st.cache_data(show_spinner=False)
 def load(path: str, mtime: float) -> tuple[list, list]:
     """Every cell (without samples) and every leaderboard row; `mtime` re-reads a changed file."""
-    store = ResultStore(Path(path))
+    store = ResultStore.open_read_only(Path(path))  # a page reads: it never writes to the store
     cells = store.cells()
     return cells, compare.rows(cells, lambda c: store.samples(c.cell_id))
 
@@ -144,7 +145,7 @@ def details(cell_id: int) -> None:
     mine = [r for r in rows if (r.task, r.base, r.adapter, r.key) == (cell.task, cell.base, cell.adapter, key)]
     st.table(metric_table(mine).set_index("metric"))
 
-    store = ResultStore(path)
+    store = ResultStore.open_read_only(path)
     samples = {s.doc_id: s for s in store.samples(cell_id)}
     partner = next(
         (
@@ -341,7 +342,11 @@ def main() -> None:
     if not path.is_file():
         st.error(f"No results database at {path}. Run `lorabench eval` first, or set LORABENCH_RESULTS_DB.")
         return
-    cells, rows = load(str(path), path.stat().st_mtime)
+    try:
+        cells, rows = load(str(path), path.stat().st_mtime)
+    except LorabenchError as exc:  # not a lorabench store, or a corrupt one: one line, no traceback
+        st.error(str(exc))
+        return
     if not cells:
         st.warning(f"{path} holds no results yet. Run `lorabench eval`.")
         return

@@ -124,13 +124,33 @@ def test_tasks_register_and_our_humaneval_overrides_the_builtin():
     assert task.eval_docs[0]["task_id"] == "HumanEval/0"
 
 
-def test_missing_data_is_a_one_line_error(fresh_home):
-    for name in ("arxiv", "code"):
-        with pytest.raises(LorabenchError) as err:
-            tasks.load_rows(name)
-        assert f"lorabench prepare-data {name}" in str(err.value) and "\n" not in str(err.value)
+def test_an_unknown_split_is_a_one_line_error(fresh_home):
     with pytest.raises(LorabenchError, match="validation or test"):
         tasks.load_rows("code", split="train")
+    assert not (fresh_home / "data").exists()
+
+
+@pytest.mark.slow
+def test_stock_lm_eval_in_a_fresh_home_prepares_its_data(embedded_model, tmp_path):
+    """`lm_eval --include_path lm_eval_tasks --tasks ...` with nothing prepared: each task prepares its
+    data on first use as `lorabench prepare-data` would (no hub here: the labelled offline proxy)."""
+    home = tmp_path / "fresh_home"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "smollm2-135m-instruct").symlink_to(embedded_model)  # the tokenizer that measures tokens
+    out = tmp_path / "out"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", LORABENCH_HOME=str(home))
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    cmd = ["lm_eval", "--model", "hf", "--model_args", f"pretrained={embedded_model},dtype=float32", "--include_path", str(TASKS_DIR)]
+    cmd += ["--tasks", "arxiv_sum,code_instruct,humaneval", "--limit", "1", "--apply_chat_template", "--gen_kwargs", "max_gen_toks=8"]
+    cmd += ["--batch_size", "10", "--output_path", str(out), "--confirm_run_unsafe_code"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [result_file] = glob.glob(str(out / "**" / "results_*.json"), recursive=True)
+    assert set(json.loads(Path(result_file).read_text())["results"]) >= {"arxiv_sum", "code_instruct", "humaneval"}
+    for name in ("arxiv", "code"):
+        manifest = json.loads((home / "data" / name / "manifest.json").read_text())
+        assert manifest["proxy"] is True and manifest["params"]["source"] == "offline"  # auto, with no hub: the proxy
+        assert proc.stderr.count(f"{name} is not prepared in") == 1  # said once, though lm-eval reads the data more than once
 
 
 # --- real runs -------------------------------------------------------------------------------

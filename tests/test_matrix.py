@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -138,7 +139,11 @@ def test_adapter_for_another_base_is_refused(random_adapter, tmp_path):
     foreign.mkdir()
     cfg = json.loads((random_adapter / "adapter_config.json").read_text())
     (foreign / "adapter_config.json").write_text(json.dumps({**cfg, "base_model_name_or_path": "mistralai/Mistral-7B-Instruct-v0.3"}))
-    with pytest.raises(LorabenchError, match="trained on mistralai/Mistral-7B-Instruct-v0.3, which is not among --bases"):
+    shutil.copy2(random_adapter / "adapter_model.safetensors", foreign)  # a whole adapter, only its base differs
+    with pytest.raises(
+        LorabenchError,
+        match=r"trained on mistralai/Mistral-7B-Instruct-v0.3, which is not among --bases \(smollm2-135m-instruct: its hub id differs\)",
+    ):
         run_matrix(["smollm2-135m-instruct"], [str(foreign)], EvalSettings(tasks=TASKS, db=tmp_path / "r.sqlite"))
     with pytest.raises(LorabenchError, match="unknown task"):
         run_matrix(["smollm2-135m-instruct"], [], EvalSettings(tasks=["no_such_task"], db=tmp_path / "r.sqlite"))

@@ -46,8 +46,22 @@ def test_rouge_hand_checked_pair():
     assert r["rouge1"] == pytest.approx(5 / 6)  # overlap 5 of 6 unigrams each side
     assert r["rouge2"] == pytest.approx(3 / 5)  # 3 of 5 bigrams each side
     assert r["rougeL"] == pytest.approx(5 / 6)  # LCS "the cat sat on mat"
-    assert metrics_text.rouge(REF, REF) == {"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0}
+    assert metrics_text.rouge(REF, REF) == {"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0, "rougeLsum": 1.0}
     assert metrics_text.rouge(REF, "")["rouge1"] == 0.0
+
+
+def test_rouge_lsum_is_summary_level_lcs_over_sentences():
+    from rouge_score import rouge_scorer
+
+    ref = "The cat sat on the mat. It was happy."
+    hyp = "It was happy! The cat sat on a mat."
+    assert metrics_text.sentence_lines(ref) == "The cat sat on the mat.\nIt was happy."
+    r = metrics_text.rouge(ref, hyp)
+    # Sentence order does not matter to the union LCS, it does to one LCS over the whole text.
+    assert r["rougeLsum"] == pytest.approx(8 / 9) and r["rougeL"] == pytest.approx(5 / 9)  # 5 + 3 of 9; 5 of 9
+    scorer = rouge_scorer.RougeScorer(["rougeLsum"], use_stemmer=True)
+    expected = scorer.score("The cat sat on the mat.\nIt was happy.", "It was happy!\nThe cat sat on a mat.")["rougeLsum"].fmeasure
+    assert r["rougeLsum"] == pytest.approx(expected)
 
 
 def test_rouge_uses_the_stemmer():
@@ -109,6 +123,22 @@ def test_codebleu_ranks_and_survives_empty_predictions():
     assert metrics_code.corpus_codebleu([(CODE, "")]) == 0.0
     # No code at all scores nothing (the package alone gives 0.25: k4black/codebleu#59).
     assert metrics_code.corpus_codebleu([(CODE, "The function returns the value.")]) == 0.0
+
+
+def test_an_empty_answer_is_scored_as_empty_not_as_pass():
+    """An empty answer has no tokens, no syntax and no data flow: it adds its reference's n-grams,
+    subtrees and edges to the denominators and nothing to the numerators, so a corpus with it
+    scores exactly as one where that answer matched nothing, and below one where it was `pass`."""
+    with_pass = "def f(xs):\n    for x in xs:\n        pass\n    return xs\n"
+    good = "def f(xs):\n    for x in xs:\n        pass\n    return xs\n"
+    for ref in (CODE, with_pass):
+        refs = [with_pass, ref]
+        empty = metrics_code.codebleu_scores(refs, [good, ""])
+        assert empty["codebleu"] < metrics_code.codebleu_scores(refs, [good, "pass"])["codebleu"]
+        rows = metrics_code.codebleu_stats(refs, [good, ""])
+        assert metrics_code.codebleu_scores_from_stats(rows.sum(axis=0)) == pytest.approx(empty, abs=1e-9)
+        assert rows[1][:4].tolist() == [0, 0, 0, 0] and rows[1][8] == 0  # no n-gram matches, no hypothesis tokens
+        assert rows[1][20] == 0 and rows[1][22] == 0  # no matched subtree, no matched data-flow edge
 
 
 # --- BERTScore -------------------------------------------------------------------------------
@@ -179,7 +209,7 @@ def test_api_lists_every_metric_with_a_direction():
 CODE_PAIRS = [
     (CODE, "def add(x, y):\n    s = x + y\n    return s\n"),  # renamed variables
     (CODE, CODE),  # identical
-    (CODE, ""),  # empty prediction: scored as `pass`
+    (CODE, ""),  # empty prediction: scored as empty
     (CODE, "The function returns the sum of its two arguments."),  # prose, no code
     (
         'def mean(xs):\n    """Average of xs."""\n    # guard against empty input\n    if not xs:\n        return 0.0\n    return sum(xs) / len(xs)\n',

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ def test_training_record(trained):
     assert rec["throughput"]["steps"] == STEPS and len(rec["loss_curve"]) == STEPS
     assert all(isinstance(p["loss"], float) and p["loss"] > 0 for p in rec["loss_curve"])
     assert rec["throughput"]["seconds_per_step"] > 0 and rec["throughput"]["tokens_per_s"] > 0
-    assert rec["wall_time_s"] > 0 and rec["hardware"]["cpu_cores"] and rec["versions"]["axolotl"] == "0.21.0"
+    assert rec["wall_time_s"] > 0 and rec["hardware"]["cpus"] and rec["versions"]["axolotl"] == "0.21.0"
     assert (adapter / "axolotl_config.yml").is_file()
 
 
@@ -160,3 +161,75 @@ def test_one_process_runs_axolotl_without_a_launcher(tmp_path):
     for kwargs in ({"num_processes": 2}, {"distributed": True}):
         cmd = runner.command(cfg, **kwargs)
         assert "launch" in cmd and cmd[-3:] == ["-m", "axolotl.cli.train", str(cfg)], kwargs
+
+
+# --- a home that can move -------------------------------------------------------------------------
+
+
+def _works_here(home: Path, adapter: Path, tmp_path: Path) -> None:
+    """In `home`: eval pairs the adapter with the base and stores both cells, serving selects it
+    for the base, and export merges it, none of them told where the base lives."""
+    from harness.matrix.run import EvalSettings, run_matrix
+    from harness.models import registry
+    from harness.results.store import ResultStore
+    from harness.serving import adapters as serving_adapters
+    from harness.train.merge import merge
+
+    base_dir = registry.resolve("smollm2-135m-instruct")
+    assert base_dir.resolve().is_relative_to(home.resolve())
+    recorded = json.loads((adapter / "lorabench_training.json").read_text())["base"]
+    assert Path(recorded["path"]).resolve() != base_dir.resolve()  # the recorded path is not the one used
+    db = tmp_path / "results.sqlite"
+    run_matrix(
+        ["smollm2-135m-instruct"], [str(adapter)], EvalSettings(tasks=["humaneval_greedy"], limit=1, gen_kwargs={"max_gen_toks": 8}, db=db)
+    )
+    cells = ResultStore.open_read_only(db).cells()
+    assert sorted(c.adapter for c in cells) == ["", "code-smollm2-135m-instruct"]
+    assert serving_adapters.select("smollm2-135m-instruct") == {"code": adapter}
+    out = merge(adapter.name, tmp_path / "merged")
+    assert json.loads((out / "lorabench_merged.json").read_text())["base"]["path"] == str(base_dir)
+
+
+@pytest.mark.slow
+def test_a_moved_home_keeps_its_adapters(trained, tmp_path, monkeypatch):
+    adapter, base = trained
+    old = tmp_path / "old_home"
+    (old / "models").mkdir(parents=True)
+    shutil.copytree(base, old / "models" / "smollm2-135m-instruct")  # the model itself, not a link
+    shutil.copytree(adapter, old / "adapters" / adapter.name)
+    new = tmp_path / "moved" / "home"
+    new.parent.mkdir()
+    os.rename(old, new)  # `mv ~/.cache/lorabench elsewhere`
+    monkeypatch.setenv("LORABENCH_HOME", str(new))
+    _works_here(new, new / "adapters" / adapter.name, tmp_path)
+
+
+@pytest.mark.slow
+def test_adapters_copied_into_a_fresh_home_find_their_base(trained, tmp_path, monkeypatch):
+    from harness.models import registry
+
+    adapter, _ = trained
+    home = tmp_path / "fresh"
+    monkeypatch.setenv("LORABENCH_HOME", str(home))
+    shutil.copytree(adapter, home / "adapters" / adapter.name)  # e.g. scp'd from a GPU box
+    registry.prepare(registry.EMBEDDED)  # this home converts its own base: the same weights, another path
+    _works_here(home, home / "adapters" / adapter.name, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_base_with_other_weights_is_still_refused(trained, tmp_path):
+    """Same registry name, same architecture, other weights: the content hash tells them apart."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from harness.train import merge as adapters
+
+    adapter, base = trained
+    other = tmp_path / "models" / "smollm2-135m-instruct"
+    shutil.copytree(base, other)
+    tensors = load_file(other / "model.safetensors")
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] + torch.full_like(tensors[name], 1e-3)
+    save_file(tensors, other / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(LorabenchError, match=r"its weights differ"):
+        adapters.load(adapter, str(other))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     from harness import benchmarks
+    from harness.commands.argtypes import at_least
     from harness.demo import DemoSettings
 
     defaults = DemoSettings()
@@ -29,10 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=defaults.source,
         help=f"data source (default {defaults.source}: the proxy corpora)",
     )
-    p.add_argument("--limit", type=int, default=defaults.limit, help=f"documents per task in the evaluation (default {defaults.limit})")
-    p.add_argument("--max-steps", type=int, help="training steps per adapter (default: the embedded recipes' own)")
     p.add_argument(
-        "--max-gen-toks", type=int, default=defaults.max_gen_toks, help=f"generation budget per answer (default {defaults.max_gen_toks})"
+        "--limit", type=at_least(1), default=defaults.limit, help=f"documents per task in the evaluation (default {defaults.limit})"
+    )
+    p.add_argument("--max-steps", type=at_least(1), help="training steps per adapter (default: the embedded recipes' own)")
+    p.add_argument(
+        "--max-gen-toks",
+        type=at_least(1),
+        default=defaults.max_gen_toks,
+        help=f"generation budget per answer (default {defaults.max_gen_toks})",
     )
     p.set_defaults(func=run)
 

@@ -39,12 +39,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.include_path:
         benchmarks.add_include_path(args.include_path)
-    db = args.db or default_db()
+    db = (args.db or default_db()).expanduser()
     if not db.is_file():
-        raise LorabenchError(f"no results database at {db}: run `lorabench eval` first, or pass --db")
+        raise LorabenchError(f"no results database at {db}: {_fix_for_missing(args.db)}")
+    store = ResultStore.open_read_only(db)  # a file that is not a lorabench store is refused here, unchanged
     if args.page:
         return pages.run_page(pages.ROOT / "leaderboard" / "app.py", args.port, args.host, {settings.RESULTS_DB.name: str(db)})
-    store = ResultStore(db)
     all_cells = store.cells()
     cells = [c for c in all_cells if not args.task or c.task == args.task]
     if args.task and not cells:
@@ -57,3 +57,13 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         table.write(args.csv, table.to_csv(rows))
     return 0
+
+
+def _fix_for_missing(given: Path | None) -> str:
+    """What to do when there is no database: the demo's, if the demo ran and no --db was given."""
+    from harness.demo import demo_home
+
+    demo_db = demo_home() / "results" / "results.sqlite"
+    if given is None and demo_db.is_file():
+        return f"the demo's results are in {demo_db}: pass --db {demo_db}"
+    return "run `lorabench eval` first, or pass --db"

@@ -13,6 +13,8 @@ def _tasks() -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from harness.commands.argtypes import at_least
+
     p = sub.add_parser(
         "train",
         help="train a QLoRA adapter for a task with its Axolotl recipe",
@@ -41,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--scale", choices=["zero2", "zero3", "fsdp", "ray"], help="multi-GPU recipe (axolotl_configs/multi-gpu/); see docs/training.md"
     )
-    p.add_argument("--num-processes", type=int, default=1, metavar="N", help="GPUs on this node for accelerate launch (default 1)")
-    p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (a quick check; overrides the recipe)")
+    p.add_argument("--num-processes", type=at_least(1), default=1, metavar="N", help="GPUs on this node for accelerate launch (default 1)")
+    p.add_argument("--max-steps", type=at_least(1), metavar="N", help="stop after N optimizer steps (a quick check; overrides the recipe)")
     p.add_argument("--no-eval", action="store_true", help="skip the validation loss before and after training (quicker)")
     p.add_argument(
         "--source",

@@ -16,7 +16,9 @@ def chat_row(row_id: str, prompt: str, answer: str) -> dict:
 
 
 def parse_unit_tests(value) -> list[str]:
-    """OpenCodeInstruct stores `unit_tests` as a JSON-encoded list of assert strings."""
+    """OpenCodeInstruct stores `unit_tests` as a JSON-encoded list of assert strings; a plain string
+    is one test. Anything else (an object, a number) raises TypeError: iterating an object would
+    silently turn its keys into tests that always fail."""
     if value is None or value == "":
         return []
     if isinstance(value, str):
@@ -26,7 +28,9 @@ def parse_unit_tests(value) -> list[str]:
             return [value]
     if isinstance(value, str):
         return [value]
-    return [str(t) for t in value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(t, str) for t in value):
+        raise TypeError(f"a {type(value).__name__}, not a list of test strings")
+    return list(value)
 
 
 def parse_score(value) -> float | None:

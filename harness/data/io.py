@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from harness.atomic import atomic_file
 from harness.errors import LorabenchError
@@ -33,11 +33,13 @@ def read_table(path: Path) -> list[dict]:
     try:
         if suffix == ".jsonl":
             with open(path, encoding="utf-8") as fh:
-                return [json.loads(line) for line in fh if line.strip()]
+                return _objects(path, _json_lines(path, fh))
         if suffix == ".json":
             text = path.read_text(encoding="utf-8")
-            data = json.loads(text) if text.lstrip().startswith("[") else [json.loads(ln) for ln in text.splitlines() if ln.strip()]
-            return list(data)
+            if text.lstrip().startswith("["):
+                data = json.loads(text)
+                return _objects(path, ((f"item {i + 1}", row) for i, row in enumerate(data)))
+            return _objects(path, _json_lines(path, text.splitlines()))
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -46,9 +48,35 @@ def read_table(path: Path) -> list[dict]:
             from datasets import Dataset
 
             return Dataset.from_file(str(path)).to_list()
+    except UnicodeDecodeError:
+        raise LorabenchError(f"{path} is not UTF-8 text: give a valid JSONL/JSON/Parquet/Arrow file") from None
     except (OSError, ValueError) as exc:
         raise LorabenchError(f"cannot read {path} ({type(exc).__name__}: {exc}): give a valid JSONL/JSON/Parquet/Arrow file") from None
     raise LorabenchError(f"unsupported file type {path.name!r}: give a .jsonl, .json, .parquet or .arrow file, or a folder of them")
+
+
+def _json_lines(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, object]]:
+    """(where, value) of each non-blank line; a bad line is named by its own line number (json's
+    message counts lines within the one line it was given)."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield f"line {number}", json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise LorabenchError(
+                f"{path} line {number} is not valid JSON ({exc.msg}, column {exc.colno}): fix or remove that line"
+            ) from None
+
+
+def _objects(path: Path, items: Iterable[tuple[str, object]]) -> list[dict]:
+    """Rows must be JSON objects ({"field": value, ...}); a scalar or list row is named."""
+    rows = []
+    for where, row in items:
+        if not isinstance(row, dict):
+            raise LorabenchError(f'{path} {where} is a {type(row).__name__}, not a JSON object: each row must be {{"field": value, ...}}')
+        rows.append(row)
+    return rows
 
 
 def read_local(path: Path) -> dict[str, list[dict]]:

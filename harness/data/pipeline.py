@@ -79,7 +79,8 @@ def prepare_dataset(
     clean_stale_temporaries(out.parent)
 
     # 1-2. Load and normalise.
-    raw, source_info = _load(spec, kind, path)
+    dropped: dict = {}
+    raw, source_info = _load(spec, kind, path, dropped)
     # 3. Filter and split.
     filters: dict = {}
     if spec.splits == "own" and "pool" not in raw:
@@ -90,7 +91,12 @@ def prepare_dataset(
         pool = _dedupe(pool, filters)
         if sizes.total is not None:
             pool = bottom_k(pool, sizes.total, seed)
-        split_rows = split_pool(list(pool), sizes, seed)
+        pool = list(pool)
+        if len(pool) < 3:
+            raise LorabenchError(
+                f"{name}: only {len(pool)} usable rows {_why_dropped(spec, dropped, filters)}: give at least 3 usable rows"
+            )
+        split_rows = split_pool(pool, sizes, seed)
     for split in io.SPLITS:
         if not split_rows.get(split):
             raise LorabenchError(f"{name}: the {split} split is empty after filtering: give more rows or lower --min-test-score")
@@ -149,15 +155,27 @@ def _pick_source(source: str, path: Path | None) -> str:
     return source
 
 
-def _load(spec: benchmarks.Data, kind: str, path: Path | None) -> tuple[dict, dict]:
+def _why_dropped(spec: benchmarks.Data, dropped: dict, filters: dict) -> str:
+    """Why rows were left out, for the error that says too few are left."""
+    reasons = []
+    if dropped.get("empty"):
+        reasons.append(f"{dropped['empty']} with an empty {spec.input_field!r} or {spec.target_field!r}")
+    if filters.get("below_min_test_score"):
+        reasons.append(f"{filters['below_min_test_score']} below --min-test-score {filters['min_test_score']}")
+    if filters.get("duplicates"):
+        reasons.append(f"{filters['duplicates']} duplicates")
+    return f"(left out: {', '.join(reasons)})" if reasons else "(the source has no rows)"
+
+
+def _load(spec: benchmarks.Data, kind: str, path: Path | None, dropped: dict) -> tuple[dict, dict]:
     if kind == "local":
-        raw = sources.load_local(spec, path)  # type: ignore[arg-type]
+        raw = sources.load_local(spec, path, dropped)  # type: ignore[arg-type]
         return raw, {"kind": "local", "path": str(Path(path).resolve()), "proxy": False, "label": f"local copy of {spec.hub_id}"}  # type: ignore[arg-type]
     if kind == "offline":
-        rows = sources.load_offline(spec)
+        rows = sources.load_offline(spec, dropped)
         log.warning("%s: using the offline PROXY corpus, not %s (labelled as such in the manifest)", spec.name, spec.hub_id)
         return rows, {"kind": "offline", "proxy": True, "label": spec.proxy_label or f"offline proxy for {spec.hub_id}"}
-    raw = sources.load_hub(spec, streaming=spec.splits != "own")
+    raw = sources.load_hub(spec, streaming=spec.splits != "own", dropped=dropped)
     return raw, {"kind": "hub", "hub_id": spec.hub_id, "config": spec.hub_config, "proxy": False, "label": spec.hub_id}
 
 

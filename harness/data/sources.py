@@ -27,9 +27,14 @@ def stable_id(text: str, prefix: str) -> str:
     return f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
-def normalize(spec: Data, rows: Iterable[dict], where: str) -> Iterator[dict]:
-    """Check fields and yield `{"id", "input", "target", ...}`; a missing field is a one-line error."""
+def normalize(spec: Data, rows: Iterable[dict], where: str, dropped: dict | None = None) -> Iterator[dict]:
+    """Check fields and yield `{"id", "input", "target", ...}`; a missing field is a one-line error.
+    Rows with an empty (or non-text) input or target are skipped and counted in `dropped["empty"]`."""
     for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise LorabenchError(
+                f"{where}: row {i} is a {type(row).__name__}, not an object with {spec.input_field!r} and {spec.target_field!r}"
+            )
         for field in (spec.input_field, spec.target_field):
             if field not in row:
                 raise LorabenchError(
@@ -38,6 +43,8 @@ def normalize(spec: Data, rows: Iterable[dict], where: str) -> Iterator[dict]:
                 )
         source_text, target = row[spec.input_field], row[spec.target_field]
         if not isinstance(source_text, str) or not isinstance(target, str) or not source_text.strip() or not target.strip():
+            if dropped is not None:
+                dropped["empty"] = dropped.get("empty", 0) + 1
             continue  # empty rows teach nothing and score nothing
         out = {
             "id": str(row.get("id") or stable_id(source_text, spec.name)),
@@ -45,23 +52,28 @@ def normalize(spec: Data, rows: Iterable[dict], where: str) -> Iterator[dict]:
             "target": target,
         }
         if spec.shape == "code":
-            out["unit_tests"] = formats.parse_unit_tests(row.get(spec.unit_tests_field))
-            out["test_imports"] = formats.parse_unit_tests(row.get(spec.test_imports_field))
+            for key, name in (("unit_tests", spec.unit_tests_field), ("test_imports", spec.test_imports_field)):
+                try:
+                    out[key] = formats.parse_unit_tests(row.get(name))
+                except TypeError as exc:
+                    raise LorabenchError(
+                        f"{where}: row {i} field {name!r} is {exc}: give a list of strings (or a JSON-encoded one)"
+                    ) from None
             out["test_score"] = formats.parse_score(row.get("average_test_score"))
         yield out
 
 
-def load_local(spec: Data, path: Path) -> dict[str, list[dict]]:
+def load_local(spec: Data, path: Path, dropped: dict | None = None) -> dict[str, list[dict]]:
     raw = io.read_local(path)
-    return {split: list(normalize(spec, rows, f"{path} [{split}]")) for split, rows in raw.items()}
+    return {split: list(normalize(spec, rows, f"{path} [{split}]", dropped)) for split, rows in raw.items()}
 
 
-def load_offline(spec: Data) -> dict[str, list[dict]]:
+def load_offline(spec: Data, dropped: dict | None = None) -> dict[str, list[dict]]:
     """The offline proxy corpus its declaration names, built from this machine (see offline_corpora)."""
-    return {"pool": list(normalize(spec, spec.proxy_rows(), "offline proxy corpus"))}
+    return {"pool": list(normalize(spec, spec.proxy_rows(), "offline proxy corpus", dropped))}
 
 
-def load_hub(spec: Data, *, streaming: bool) -> dict[str, Iterable[dict]]:
+def load_hub(spec: Data, *, streaming: bool, dropped: dict | None = None) -> dict[str, Iterable[dict]]:
     hub.require_hub(
         f"{spec.hub_id}",
         f"pass --from PATH (a local copy: JSONL/Parquet/Arrow with {spec.input_field!r} and {spec.target_field!r}) "
@@ -71,7 +83,9 @@ def load_hub(spec: Data, *, streaming: bool) -> dict[str, Iterable[dict]]:
 
     if spec.splits == "own":
         loaded = load_dataset(spec.hub_id, spec.hub_config, streaming=streaming)
-        return {split: tqdm(normalize(spec, loaded[split], spec.hub_id), desc=f"{spec.name} {split}", unit=" rows") for split in loaded}
+        return {
+            split: tqdm(normalize(spec, loaded[split], spec.hub_id, dropped), desc=f"{spec.name} {split}", unit=" rows") for split in loaded
+        }
     # One pool (OpenCodeInstruct: a 5M-row train split): streamed, sampled by hash (see splits.bottom_k).
     stream = load_dataset(spec.hub_id, spec.hub_config, split="train", streaming=True)
-    return {"pool": tqdm(normalize(spec, stream, spec.hub_id), desc=f"{spec.name} (streaming)", unit=" rows")}
+    return {"pool": tqdm(normalize(spec, stream, spec.hub_id, dropped), desc=f"{spec.name} (streaming)", unit=" rows")}

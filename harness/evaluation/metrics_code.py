@@ -59,9 +59,9 @@ def codebleu_scores(references: Sequence[str], predictions: Sequence[str]) -> di
     from codebleu import calc_codebleu
 
     _codebleu_ready()
-    # An empty prediction gives the package no tokens to divide by: score it as a blank line.
-    preds = [p if p.strip() else "pass" for p in predictions]
-    scores = {k: float(v) for k, v in calc_codebleu(list(references), preds, lang="python", weights=WEIGHTS).items()}
+    # An empty prediction is scored as what it is: no tokens, an empty module, no data flow. (It
+    # used to become `pass`, which matched the reference's `pass` statements and earned credit.)
+    scores = {k: float(v) for k, v in calc_codebleu(list(references), list(predictions), lang="python", weights=WEIGHTS).items()}
     scores["codebleu"] = sum(w * scores[c] for w, c in zip(WEIGHTS, COMPONENTS))
     return scores
 
@@ -144,8 +144,8 @@ def _bleu_from_counts(counts: list[float], module) -> float:
 def _document_stats(reference: str, prediction: str, parsers) -> list[float]:
     from codebleu import bleu, weighted_ngram_match
 
-    # codebleu_scores' blank-prediction rule, then calc_codebleu's strip and whitespace tokenizer.
-    hyp = (prediction if prediction.strip() else "pass").strip()
+    # calc_codebleu's strip and whitespace tokenizer; an empty prediction stays empty.
+    hyp = prediction.strip()
     ref = reference.strip()
     hyp_tokens, ref_tokens = hyp.split(), ref.split()
     weighted_refs = [[ref_tokens, _keyword_weights(ref_tokens)]]

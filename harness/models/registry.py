@@ -92,6 +92,18 @@ def resolve(name_or_path: str) -> Path:
     raise LorabenchError(f"base model {spec.name} is not prepared: run `lorabench prepare-model {spec.name}`")
 
 
+def ensure(name_or_path: str) -> Path:
+    """A local checkpoint for a registry name or a path, prepared first where that needs nothing
+    from the user: the embedded model is converted offline, a hub model downloaded when the hub
+    is reachable (what `lorabench train` does for its base). Otherwise `resolve`'s one-line error."""
+    if name_or_path in MODELS:
+        spec = MODELS[name_or_path]
+        if not spec.is_prepared() and hf_cache_dir(spec) is None and (spec.embedded or hub.hub_reachable()):
+            log.info("preparing base model %s (first use)", spec.name)
+            return prepare(spec.name)
+    return resolve(name_or_path)
+
+
 def prepare(name: str, *, source: Path | None = None, gguf: Path | None = None, force: bool = False) -> Path:
     """Materialise a registry model under $LORABENCH_HOME/models/<name> and return its directory.
 

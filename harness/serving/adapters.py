@@ -48,6 +48,7 @@ def check(name: str, path: Path) -> Path:
             f"adapter {name!r} is missing: {path} has no {adapter_dirs.ADAPTER_CONFIG}; point --adapter {name}=DIR at the "
             f"PEFT directory that training wrote"
         )
+    adapter_dirs.check_files(path)
     return path
 
 

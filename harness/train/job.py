@@ -141,6 +141,8 @@ def train(
 ) -> Path:
     """Train `task` on `base` with its Axolotl recipe; return the published adapter directory."""
     benchmarks.for_adapter(task)  # an unknown task is a one-line error naming the known ones
+    if max_steps is not None and max_steps < 1:
+        raise LorabenchError(f"--max-steps {max_steps}: give at least 1 optimizer step (leave it out for the recipe's own)")
     base = base or default_base()
     known = None if recipe else recipes.find(task, base, scale)
     recipe_path = Path(recipe) if recipe else known.path
@@ -148,6 +150,11 @@ def train(
     final = Path(out) if out else paths.adapters_dir() / name
     if final.exists() and not force:
         raise LorabenchError(f"adapter {final} already exists: pass --force to replace it, or --out DIR")
+    # Everything that can be checked in the recipe is checked before the base is converted or the
+    # data prepared (a minute and half a gigabyte in a fresh home): syntax, shape, and the keys.
+    early = recipes.load(recipe_path)
+    if not (known is not None and recipes.is_pristine(known)):
+        recipes.check_keys(early, str(recipe_path))
 
     base_dir, base_name = resolve_base(base)
     data_dir = ensure_data(task, base_name, source, known)
@@ -157,7 +164,7 @@ def train(
     overrides: dict = {}
     if base_dir is not None:
         overrides["base_model"] = str(base_dir)  # the local checkpoint: no hub needed
-    if max_steps:
+    if max_steps is not None:
         overrides["max_steps"] = max_steps
         overrides["eval_steps"] = max_steps  # evaluate before and after, never mid-run
     if no_eval:

@@ -199,14 +199,38 @@ def load(path: Path) -> dict:
     if not path.is_file():
         raise LorabenchError(f"recipe {path} does not exist: pick one in axolotl_configs/ or give an existing YAML file")
     try:
-        cfg = yaml.safe_load(path.read_text())
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise LorabenchError(f"recipe {path} is not a text file (not UTF-8): give an Axolotl YAML file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise LorabenchError(f"recipe {path}{where} is not valid YAML: fix the syntax ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(cfg, dict):
         raise LorabenchError(f"recipe {path} is not a YAML mapping of Axolotl keys: start from a file in axolotl_configs/")
+    check_shape(cfg, str(path))
     return cfg
+
+
+def check_shape(cfg: dict, source: str) -> None:
+    """What Axolotl's schema lets through and then fails on deep inside a run: the data set lists
+    must be lists of mappings, and the token and step counts positive."""
+    for group in ("datasets", "test_datasets"):
+        value = cfg.get(group)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(ds, dict) for ds in value):
+            raise LorabenchError(
+                f"{source}: {group} must be a list of mappings (- path: ..., type: chat_template), not {type(value).__name__} "
+                f"{str(value)[:40]!r}: see axolotl_configs/*.yml"
+            )
+    for key in ("sequence_len", "max_steps", "micro_batch_size", "gradient_accumulation_steps", "num_epochs"):
+        value = cfg.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (key != "num_epochs" and value != int(value)):
+            kind = "a positive number" if key == "num_epochs" else "a positive whole number"
+            raise LorabenchError(f"{source}: {key} is {value!r}; it must be {kind}")
 
 
 def expand_paths(cfg: Any, home: Path | None = None) -> Any:
@@ -328,6 +352,7 @@ def for_run(path: Path, *, output_dir: Path, overrides: dict | None = None, chec
         cfg["deepspeed"] = str(ROOT / cfg["deepspeed"])
     cfg = deep_merge(cfg, overrides or {})
     cfg["output_dir"] = str(output_dir)
+    check_shape(cfg, source)
     check_inputs(cfg, source)
     if check:
         validate(cfg, source)
