@@ -38,6 +38,9 @@ def streamlit_command(app: Path, port: int, host: str = "127.0.0.1") -> list[str
 
 def run_page(app: Path, port: int, host: str, env: dict[str, str]) -> int:
     """Become the Streamlit server for `app` (returns only where exec is not available)."""
+    from harness import console
+
+    console.stream()  # names the log file the server's third-party output goes to, before exec
     command = streamlit_command(app, port, host)
     full_env = {**os.environ, **env}
     sys.stdout.flush()

