@@ -32,10 +32,12 @@ def _code(row: dict) -> str:
 
 
 def test_labels_name_the_real_data_sets():
-    assert set(oc.PROXY_LABELS) == {"arxiv", "code"}
-    assert "ccdv/arxiv-summarization" in oc.PROXY_LABELS["arxiv"]
-    assert "nvidia/OpenCodeInstruct" in oc.PROXY_LABELS["code"]
-    assert all(label.startswith("offline proxy:") for label in oc.PROXY_LABELS.values())
+    from harness import benchmarks
+
+    labels = {b.data.name: b.data.proxy_label for b in benchmarks.all_benchmarks() if b.data.proxy_builder}
+    assert set(labels) == {"arxiv", "code"}
+    assert "ccdv/arxiv-summarization" in labels["arxiv"] and "nvidia/OpenCodeInstruct" in labels["code"]
+    assert all(label.startswith("offline proxy:") for label in labels.values())
 
 
 # --- package summaries -----------------------------------------------------------------------------

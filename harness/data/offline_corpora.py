@@ -3,7 +3,7 @@
 These are NOT the benchmark data sets. They stand in for them only when neither the Hugging Face
 hub nor a local copy of the real data is available, so that a demo can still train and evaluate
 LoRA adapters on real (human-written) text. Every result produced from them must be labelled with
-:data:`PROXY_LABELS`, never reported as an arXiv or OpenCodeInstruct number.
+its declared proxy label (`data.proxy.label` in ``lm_eval_tasks/*.benchmark.yml``), never reported as an arXiv or OpenCodeInstruct number.
 
 * ``package_summaries`` stands in for ``ccdv/arxiv-summarization`` (``article`` -> ``abstract``):
   the long description (README) of every installed Python distribution -> its one-line ``Summary``.
@@ -57,11 +57,6 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
-
-PROXY_LABELS = {
-    "arxiv": "offline proxy: installed packages' long description -> one-line summary (stands in for ccdv/arxiv-summarization)",
-    "code": "offline proxy: documented Python standard-library functions, signature + docstring -> source (stands in for nvidia/OpenCodeInstruct)",
-}
 
 _MIN_SUMMARY_CHARS = 20
 _SUMMARY_SEARCH_CHARS = 200
