@@ -119,6 +119,7 @@ def training_summary(path: Path) -> dict:
         "data_manifest_sha256": (rec.get("data") or {}).get("manifest_sha256"),
         "train_data_content_sha256": (rec.get("data") or {}).get("content_sha256"),
         "train_data_proxy": (rec.get("data") or {}).get("proxy"),
+        "train_data_decontamination": (rec.get("data") or {}).get("decontamination"),
         "training_commit": (rec.get("code") or {}).get("commit"),
     }
 

@@ -47,7 +47,20 @@ SPLIT_RULES = ("own", "hash", "package")
 
 _KEYS = {"benchmark", "title", "adapter", "tasks", "demo_task", "prompt", "primary_metric", "metrics", "data", "filter"}
 _METRIC_KEYS = {"kind", "statistic", "higher_is_better", "scale", "description"}
-_DATA_KEYS = {"name", "shape", "hub", "fields", "splits", "hub_sizes", "max_input_tokens", "min_test_score", "local", "proxy", "package"}
+_DATA_KEYS = {
+    "name",
+    "shape",
+    "hub",
+    "fields",
+    "splits",
+    "hub_sizes",
+    "max_input_tokens",
+    "min_test_score",
+    "local",
+    "proxy",
+    "package",
+    "decontaminate_against",
+}
 _FIELD_KEYS = {"input", "target", "extra", "unit_tests", "test_imports"}
 
 
@@ -87,6 +100,9 @@ class Data:
     proxy_builder: str | None = None  # "module:function" returning rows with the hub's field names
     proxy_label: str | None = None
     package_label: str | None = None
+    # Other benchmarks whose evaluation documents training rows must not share a 13-gram with
+    # (the data set's own validation and test splits are always checked).
+    decontaminate_against: tuple[str, ...] = ()
 
     def proxy_rows(self) -> list[dict]:
         if not self.proxy_builder:
@@ -245,6 +261,7 @@ def _parse_data(raw: dict, where: str) -> Data:
         proxy_builder=proxy.get("builder"),
         proxy_label=proxy.get("label"),
         package_label=(raw.get("package") or {}).get("label"),
+        decontaminate_against=tuple(str(b) for b in raw.get("decontaminate_against") or ()),
     )
     if data.shape not in SHAPES:
         raise LorabenchError(f"{where}: data shape {data.shape!r}: choose {', '.join(SHAPES)}")

@@ -384,6 +384,9 @@ def main() -> None:
     shown = table_frame([r for r in rows if r.metric in metrics], len(grids) > 1)
     config = {name: st.column_config.Column(width=w) for name, w in COLUMN_WIDTHS.items() if name in shown.columns}
     st.dataframe(shown, hide_index=True, column_config=config, key="table")
+    note = table.decontamination_note(rows)
+    if note:
+        st.caption(note)
 
 
 main()

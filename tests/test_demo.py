@@ -60,7 +60,13 @@ def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
         if c.adapter:
             assert p["adapter_sha256"] and p["recipe_sha256"] and p["data_manifest_sha256"]
             assert p["train_data_proxy"] is True
+            assert p["train_data_decontamination"]["ngram"] == 13
     assert "offline proxy" in done.stdout and "delta vs base" in done.stdout
+    # The footnote says how many of each adapter's training rows overlapped an evaluation set.
+    printed = " ".join(done.stdout.split())
+    for task, data in (("summarization", "arxiv"), ("code", "code")):
+        record = json.loads((demo / "data" / data / "manifest.json").read_text())["decontamination"]
+        assert f"{task}: {record['train_rows_overlapping']} of {record['train_rows_checked']} training rows" in printed
     # A quiet console: lorabench's messages and one progress line; the rest in the run's log file.
     console = console_lines(raw.stderr)
     noisy = [line for line in console if THIRD_PARTY.search(line)]

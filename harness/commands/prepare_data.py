@@ -32,7 +32,10 @@ def _epilog() -> str:
         "writes $LORABENCH_HOME/data/NAME/ (or --out):",
         '  train.jsonl validation.jsonl test.jsonl   chat rows {"id","messages"} for Axolotl\'s chat_template',
         '  eval/validation.jsonl eval/test.jsonl     {"id","prompt","reference",...} for the lm-eval tasks',
-        "  manifest.json                             source, seed, sizes, filters, token stats, sha256",
+        "  manifest.json                             source, seed, sizes, filters, token stats, decontamination, sha256",
+        "",
+        "decontamination: training rows sharing a 13-gram (lm-eval's definition) with the validation/test splits",
+        "or with a benchmark the declaration names (code: HumanEval prompts and solutions) are dropped and counted.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -76,6 +79,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="MODEL",
         help="base model (registry name or checkpoint dir) whose tokenizer measures tokens (default smollm2-135m-instruct)",
     )
+    p.add_argument(
+        "--keep-contaminated",
+        action="store_true",
+        help="keep training rows that share a 13-gram with an evaluation set (default: drop them; counted in the manifest either way)",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if prepared with the same parameters")
     p.set_defaults(func=run)
 
@@ -106,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         min_test_score="default" if args.min_test_score is None else args.min_test_score,
         tokenizer=args.tokenizer,
         force=args.force,
+        decontaminate=not args.keep_contaminated,
     )
     print(out)
     return 0

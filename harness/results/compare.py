@@ -11,6 +11,7 @@ import functools
 from dataclasses import asdict, dataclass
 
 from harness import benchmarks
+from harness.data import decontamination
 from harness.results import stats
 from harness.results.store import Cell
 
@@ -34,6 +35,8 @@ class Row:
     improves: bool | None = None  # significant and in the good direction
     data: str = ""  # the eval data's label (proxies are named as such)
     key: str = ""  # first 8 hex digits of the comparability key
+    # The adapter's training data against the evaluation sets (13-gram overlap), from its record.
+    train_decontamination: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -59,6 +62,7 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
                 m.higher_is_better,
                 data=str(cell.provenance.get("data_label", "")),
                 key=cell.comparable_key[:8],
+                train_decontamination=decontamination.summary(cell.provenance.get("train_data_decontamination")) if cell.adapter else "",
             )
             if m.name in paired:
                 a, b = paired[m.name]

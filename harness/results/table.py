@@ -14,6 +14,7 @@ from itertools import groupby
 from pathlib import Path
 
 from harness.atomic import atomic_file
+from harness.data import decontamination
 from harness.results.compare import Row
 
 FOOTNOTE = (
@@ -22,6 +23,17 @@ FOOTNOTE = (
 )
 
 COLUMNS = ["task", "base", "adapter", "metric", "value", "95% CI", "n", "delta vs base", "delta 95% CI", "p", "data"]
+
+
+def decontamination_note(rows: list[Row]) -> str:
+    """Each adapter's training data against the evaluation sets, said once (no adapter: '')."""
+    seen = {(r.base, r.adapter): r.train_decontamination for r in rows if r.adapter}
+    if not seen:
+        return ""
+    short = {key: _system(Row("", key[0], key[1], "", 0.0, None, None, 0, None)) for key in seen}
+    unique = len(set(short.values())) == len(short)
+    parts = [f"{short[key] if unique else key[1]}: {text or 'not recorded'}" for key, text in sorted(seen.items())]
+    return f"Training data vs evaluation sets ({decontamination.DEFINITION}): " + "; ".join(parts)
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
@@ -95,7 +107,7 @@ def terminal(rows: list[Row], *, wide: bool = False) -> str:
         widths = [max(len(line[i]) for line in body) for i in range(len(COLUMNS))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in body]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines) + "\n\n* " + FOOTNOTE + "\n"
+        return "\n".join(lines) + "\n\n* " + FOOTNOTE + "\n" + _line(decontamination_note(rows))
     out: list[str] = []
     ordered = sorted(rows, key=lambda r: (r.task, r.base, r.key, r.adapter != "", r.adapter, r.metric))
     for (task, base, data), group in groupby(ordered, key=lambda r: (r.task, r.base, r.data)):
@@ -112,13 +124,18 @@ def terminal(rows: list[Row], *, wide: bool = False) -> str:
                 out.append(("  " + "  ".join("-" * w for w in widths))[:WIDTH])
         out.append("")
     notes = textwrap.wrap(LEGEND + ". " + FOOTNOTE + ". `--wide` shows every column.", WIDTH)
+    notes += textwrap.wrap(decontamination_note(rows), WIDTH)
     return "\n".join(out + notes) + "\n"
 
 
 def markdown(rows: list[Row]) -> str:
     out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in cells(r)) + " |" for r in rows]
-    return "\n".join(out) + "\n\n\\* " + FOOTNOTE + "\n"
+    return "\n".join(out) + "\n\n\\* " + FOOTNOTE + "\n" + _line(decontamination_note(rows))
+
+
+def _line(text: str) -> str:
+    return f"\n{text}\n" if text else ""
 
 
 def to_csv(rows: list[Row]) -> str:

@@ -26,6 +26,7 @@ def data_identity(data_dir: Path) -> dict:
         "manifest_sha256": provenance.sha256_file(manifest),
         "content_sha256": content.get("content_sha256"),
         "proxy": content.get("proxy"),
+        "decontamination": content.get("decontamination"),
     }
 
 
