@@ -6,12 +6,12 @@ COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /usr/local/bin/uv
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PYTHONPATH=/app HF_HUB_OFFLINE=1
 
-# The page's dependencies at the versions of uv.lock (the lock is only a constraint: nothing else
-# of it is installed). EXTRA_PACKAGES adds more, e.g. for the leaderboard's charts.
+# The pages' dependencies (serving/ui-packages.txt) at the versions of uv.lock (the lock is only a
+# constraint: nothing else of it is installed). EXTRA_PACKAGES adds more.
 ARG EXTRA_PACKAGES=""
-COPY pyproject.toml uv.lock ./
+COPY pyproject.toml uv.lock serving/ui-packages.txt ./
 RUN uv export --frozen --no-dev --no-hashes --no-emit-project -o /tmp/constraints.txt \
- && uv pip install --system --no-cache -c /tmp/constraints.txt streamlit huggingface-hub httpx pandas pyyaml ${EXTRA_PACKAGES} \
+ && uv pip install --system --no-cache -c /tmp/constraints.txt -r ui-packages.txt ${EXTRA_PACKAGES} \
  && rm /tmp/constraints.txt
 
 COPY . .

@@ -68,3 +68,36 @@ def build(path: Path) -> Path:
         humaneval = [Sample(i, f"HumanEval/{i}", f"def f{i}():", "pass", "", {"pass@1": 0.0}) for i in range(N)]
         store.add(_cell("humaneval_greedy", adapter, humaneval, "b" * 64))
     return path
+
+
+CODE_SYSTEMS = {"": "return x", f"code-{BASE}": "return sorted(xs)[0]"}  # the adapter's answers are closer
+
+
+def build_code(path: Path) -> Path:
+    """Add code_instruct cells with corpus BLEU and CodeBLEU ([reference, prediction] items, scored
+    by sacrebleu and codebleu), so a reader of the store needs both to compare them."""
+    from harness import benchmarks
+    from harness.evaluation import api
+    from harness.results import stats
+    from harness.results.store import Cell, Metric, ResultStore, Sample
+
+    store = ResultStore(path)
+    bench = benchmarks.for_task("code_instruct")
+    declared = bench.record("code_instruct")
+    for adapter, body in CODE_SYSTEMS.items():
+        samples = []
+        for i in range(N):
+            reference = f"def smallest_{i}(xs):\n    return sorted(xs)[0]\n"
+            answer = f"def smallest_{i}(xs):\n    {body if i % 4 else 'pass'}\n"
+            samples.append(
+                Sample(i, f"code-{i}", f"Write smallest_{i}.", answer, reference, {m: [reference, answer] for m in ("bleu", "codebleu")})
+            )
+        metrics = []
+        for name in ("bleu", "codebleu"):
+            items = [s.scores[name] for s in samples]
+            rows = api.corpus_stats("code_instruct", name, items, declared)
+            ci = stats.bootstrap_ci_stats(rows, lambda summed, name=name: api.from_stats("code_instruct", name, summed, declared))
+            metrics.append(Metric(name, api.aggregate("code_instruct", name, items, declared), ci.low, ci.high, N, True))
+        provenance = {"data_label": DATA_LABEL, "benchmark": declared}
+        store.add(Cell(BASE, adapter, "code_instruct", "c" * 64, N, 1.0, provenance, metrics, samples))
+    return path
