@@ -26,3 +26,7 @@ def adapters_dir() -> Path:
 
 def results_dir() -> Path:
     return home() / "results"
+
+
+def index_dir() -> Path:
+    return home() / "index"

@@ -361,6 +361,10 @@ def main() -> None:
         metrics = set(st.multiselect("Metrics (plots and table)", all_metrics, default=all_metrics, key="metrics"))
     cells = [c for c in cells if c.base in bases and c.task in tasks]
     rows = [r for r in rows if r.base in bases and r.task in tasks]
+    # Retrieval indexes (base = embedding model, systems = methods) have a section of their own.
+    retrieval = [r for r in rows if r.kind != "model"]
+    cells = [c for c in cells if (c.provenance.get("kind") or "model") == "model"]
+    rows = [r for r in rows if r.kind == "model"]
     grids = verdict.grids(cells, rows)
     palette = verdict.colours([s for g in grids for s in g.systems])
 
@@ -387,6 +391,14 @@ def main() -> None:
     note = table.decontamination_note(rows)
     if note:
         st.caption(note)
+    if retrieval:
+        st.header("Retrieval")
+        st.caption(
+            "Each indexed paper's abstract is the query and its own article's chunks the target: recall@k is the share "
+            "of papers with an own chunk in the top k, MRR the mean reciprocal rank of the first one, with 95% bootstrap CIs."
+        )
+        shown = table_frame([r for r in retrieval if r.metric in metrics], True)
+        st.dataframe(shown.drop(columns=["Δ vs base", "Δ 95% CI", "verdict", "p"]), hide_index=True, key="retrieval")
 
 
 main()

@@ -9,7 +9,7 @@ from pathlib import Path
 from harness import provenance
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: decontamination, whole held-out rows in full/
 
 
 def read(directory: Path) -> dict | None:

@@ -15,6 +15,8 @@ Preparing again with the same parameters reuses the result.
 Output (`$LORABENCH_HOME/data/<name>/`):
   train.jsonl, validation.jsonl, test.jsonl   chat rows {"id", "messages"} (Axolotl chat_template)
   eval/validation.jsonl, eval/test.jsonl      {"id", "prompt", "reference", ...} (lm-eval tasks)
+  full/validation.jsonl, full/test.jsonl      {"id", "input", "target"} before truncation (what a
+                                              retrieval index chunks: whole articles)
   manifest.json                               source, seed, sizes, filters, token stats, hashes
 """
 
@@ -105,9 +107,10 @@ def prepare_dataset(
         split_rows = split_pool(pool, sizes, seed)
     _check_not_empty(name, split_rows)
 
-    # 4. Truncate to the token budget of the base model's tokenizer.
+    # 4. Truncate to the token budget of the base model's tokenizer (held-out rows kept whole too).
     tok = _load_tokenizer(tokenizer)
     truncated: dict = {}
+    whole = {s: [{"id": r["id"], "input": r["input"], "target": r["target"]} for r in split_rows[s]] for s in ("validation", "test")}
     if budget:
         for split, rows in split_rows.items():
             inputs, truncated[split] = tokens.truncate(tok, [r["input"] for r in rows], budget)
@@ -141,6 +144,7 @@ def prepare_dataset(
             io.write_jsonl(tmp / f"{split}.jsonl", (formats.chat_row(r["id"], bench.format_prompt(r["input"]), r["target"]) for r in rows))
             if split != "train":
                 io.write_jsonl(tmp / "eval" / f"{split}.jsonl", (_eval_row(bench, r) for r in rows))
+                io.write_jsonl(tmp / "full" / f"{split}.jsonl", whole[split])
         write_json(
             tmp / manifest.MANIFEST,
             manifest.build(

@@ -37,6 +37,7 @@ class Row:
     key: str = ""  # first 8 hex digits of the comparability key
     # The adapter's training data against the evaluation sets (13-gram overlap), from its record.
     train_decontamination: str = ""
+    kind: str = "model"  # or "retrieval": an index's quality (base = embedding model, adapter = method)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +50,7 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
     for cell in cells:
         partner = bases.get((cell.base, cell.task, cell.comparable_key)) if cell.adapter else None
         paired = _paired_scores(samples_of(cell), samples_of(partner)) if partner else {}
+        kind = str(cell.provenance.get("kind") or "model")
         for m in cell.metrics:
             row = Row(
                 cell.task,
@@ -62,7 +64,10 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
                 m.higher_is_better,
                 data=str(cell.provenance.get("data_label", "")),
                 key=cell.comparable_key[:8],
-                train_decontamination=decontamination.summary(cell.provenance.get("train_data_decontamination")) if cell.adapter else "",
+                train_decontamination=decontamination.summary(cell.provenance.get("train_data_decontamination"))
+                if cell.adapter and kind == "model"
+                else "",
+                kind=kind,
             )
             if m.name in paired:
                 a, b = paired[m.name]

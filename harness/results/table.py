@@ -27,7 +27,7 @@ COLUMNS = ["task", "base", "adapter", "metric", "value", "95% CI", "n", "delta v
 
 def decontamination_note(rows: list[Row]) -> str:
     """Each adapter's training data against the evaluation sets, said once (no adapter: '')."""
-    seen = {(r.base, r.adapter): r.train_decontamination for r in rows if r.adapter}
+    seen = {(r.base, r.adapter): r.train_decontamination for r in rows if r.adapter and r.kind == "model"}
     if not seen:
         return ""
     short = {key: _system(Row("", key[0], key[1], "", 0.0, None, None, 0, None)) for key in seen}
@@ -109,10 +109,11 @@ def terminal(rows: list[Row], *, wide: bool = False) -> str:
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines) + "\n\n* " + FOOTNOTE + "\n" + _line(decontamination_note(rows))
     out: list[str] = []
-    ordered = sorted(rows, key=lambda r: (r.task, r.base, r.key, r.adapter != "", r.adapter, r.metric))
-    for (task, base, data), group in groupby(ordered, key=lambda r: (r.task, r.base, r.data)):
+    # Systems by benchmark first; retrieval indexes after them, in a section of their own.
+    ordered = sorted(rows, key=lambda r: (r.kind != "model", r.task, r.base, r.key, r.adapter != "", r.adapter, r.metric))
+    for (kind, task, base, data), group in groupby(ordered, key=lambda r: (r.kind, r.task, r.base, r.data)):
         group = list(group)
-        out.append(f"{task} on {base}")
+        out.append(f"{task} on {base}" if kind == "model" else f"{task}: retrieval with {base} (query: abstract; target: own chunks)")
         out += textwrap.wrap(f"data: {data or 'unknown'}", WIDTH, initial_indent="  ", subsequent_indent="    ")
         body = [COMPACT] + [_compact_cells(r) for r in group]
         widths = [max(len(line[i]) for line in body) for i in range(len(COMPACT))]

@@ -1,0 +1,169 @@
+"""Retrieval with the real parts: MiniLM (shipped offline) embeddings in a real local Qdrant, bm25s
+beside it, over the offline proxy corpus and over the real arXiv rows in ../shared/data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, shared_file
+
+from harness.data.splits import SplitSizes
+from harness.errors import LorabenchError
+from harness.retrieval import embedder, index, quality
+from harness.retrieval.chunking import Chunking, chunk
+from harness.retrieval.search import Retriever
+
+SMALL = Chunking(tokens=96, overlap=16)
+
+
+def test_chunks_overlap_and_are_the_papers_own_text():
+    tok = embedder.resolve().tokenizer
+    text = " ".join(f"Sentence {i} of the Paper, with CamelCase and   spaces." for i in range(60))
+    parts = chunk(text, tok, Chunking(tokens=40, overlap=10))
+    assert len(parts) > 3 and all(p in text for p in parts)  # slices of the original: case and spacing kept
+    assert text.startswith(parts[0]) and text.endswith(parts[-1])
+    for a, b in zip(parts, parts[1:]):
+        ids_a = tok(a, add_special_tokens=False)["input_ids"]
+        ids_b = tok(b, add_special_tokens=False)["input_ids"]
+        assert ids_a[-10:] == ids_b[:10]  # the overlap: the last 10 tokens open the next chunk
+    assert chunk("", tok, SMALL) == []
+    for bad in ((4, 0), (64, 64), (64, -1)):
+        with pytest.raises(LorabenchError, match="--chunk"):
+            Chunking(*bad)
+
+
+def test_a_question_before_any_index_names_the_command(fresh_home):
+    with pytest.raises(LorabenchError, match=r"no arxiv test index yet: build it with `lorabench index arxiv --split test`"):
+        Retriever.open("arxiv", "test")
+
+
+@pytest.fixture(scope="module")
+def proxy_index(eval_data) -> Path:
+    return index.build("arxiv", "test", chunking=SMALL, batch_size=32, force=True)
+
+
+def test_index_of_the_proxy_records_its_provenance_and_finds_each_paper(proxy_index):
+    record = json.loads((proxy_index / "index.json").read_text())
+    manifest = json.loads((proxy_index.parent.parent / "data" / "arxiv" / "manifest.json").read_text())
+    assert record["complete"] and record["corpus"] == {
+        "content_sha256": manifest["content_sha256"],
+        "label": manifest["source"]["label"],
+        "proxy": True,
+    }
+    assert record["embedding"]["name"] == "all-MiniLM-L6-v2" and len(record["embedding"]["sha256"]) == 64
+    assert record["chunking"] == {"unit": "embedding-model tokens", "tokens": 96, "overlap": 16}
+    rows, _ = index.read_corpus("arxiv", "test")
+    with Retriever.open("arxiv", "test") as r:
+        assert r._db.count(record["qdrant"]["collection"]).count == record["chunks"]
+        for row in rows[:3]:
+            words = row["input"].split()
+            query = " ".join(words[len(words) // 2 : len(words) // 2 + 25])  # a passage from the middle
+            for method in ("dense", "bm25", "hybrid"):
+                hits = r.search(query, k=3, method=method)
+                assert hits[0].paper == str(row["id"]), (method, query)
+                assert hits == sorted(hits, key=lambda h: -h.score)
+        with pytest.raises(LorabenchError, match="unknown retrieval method 'sparse'"):
+            r.search("x", method="sparse")
+
+
+def test_another_chunking_or_embedding_model_is_refused_in_one_line(proxy_index):
+    with pytest.raises(LorabenchError, match=r"was built with other chunking .*: pass --force to rebuild it") as e:
+        index.build("arxiv", "test", chunking=Chunking(tokens=64, overlap=8))
+    assert "\n" not in str(e.value)
+    other = proxy_index.parent / "other-model"
+    (other).mkdir(exist_ok=True)
+    (other / "config.json").write_text("{}")
+    with pytest.raises(LorabenchError, match=r"was built with all-MiniLM-L6-v2 .* not .*other-model"):
+        Retriever.open("arxiv", "test", embedding_model=str(other))
+
+
+def test_a_killed_build_resumes_without_duplicates(eval_data, lorabench_home):
+    """`lorabench index` killed with SIGKILL while embedding, then run again, finishes with every chunk once."""
+    env = {**os.environ, "LORABENCH_HOME": str(lorabench_home)}
+    cmd = [sys.executable, "-m", "harness.cli", "index", "arxiv", "--split", "validation", "--chunk-tokens", "96", "--chunk-overlap", "16"]
+    proc = subprocess.Popen([*cmd, "--batch-size", "8", "--force"], cwd=ROOT, env=env, stderr=subprocess.PIPE, start_new_session=True)
+    seen = b""
+    deadline = time.time() + 600
+    while b"16/" not in seen and time.time() < deadline:  # two batches are in Qdrant
+        seen += os.read(proc.stderr.fileno(), 4096) or b""
+        if proc.poll() is not None:
+            break
+    assert proc.poll() is None, seen.decode(errors="replace")[-2000:]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert json.loads((index.location("arxiv", "validation") / "index.json").read_text())["complete"] is False
+    with pytest.raises(LorabenchError, match="incomplete .* run `lorabench index arxiv --split validation` again"):
+        Retriever.open("arxiv", "validation")
+
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=900)
+    assert again.returncode == 0, again.stderr.decode(errors="replace")[-2000:]
+    record = index.read("arxiv", "validation")
+    with Retriever.open("arxiv", "validation") as r:
+        assert record["complete"] and r._db.count(record["qdrant"]["collection"]).count == record["chunks"]
+
+
+def test_retrieval_quality_is_stored_and_has_its_own_leaderboard_section(proxy_index, lorabench_home, tmp_path):
+    db = tmp_path / "results.sqlite"
+    env = {**os.environ, "LORABENCH_HOME": str(lorabench_home)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "index",
+        "arxiv",
+        "--chunk-tokens",
+        "96",
+        "--chunk-overlap",
+        "16",
+        "--evaluate",
+        "--db",
+        str(db),
+    ]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from harness.results.store import ResultStore
+
+    cells = ResultStore.open_read_only(db).cells()
+    assert {(c.base, c.adapter, c.task) for c in cells} == {("all-MiniLM-L6-v2", m, "arxiv_retrieval") for m in ("dense", "bm25", "hybrid")}
+    rows, _ = index.read_corpus("arxiv", "test")
+    for c in cells:
+        assert c.provenance["kind"] == "retrieval" and c.n == len(rows)
+        values = {m.name: m for m in c.metrics}
+        assert set(values) == {"recall@1", "recall@5", "recall@10", "mrr"}
+        assert values["recall@1"].value <= values["recall@5"].value <= values["recall@10"].value
+        assert values["recall@1"].value <= values["mrr"].value <= values["recall@10"].value
+        assert values["mrr"].ci_low <= values["mrr"].value <= values["mrr"].ci_high
+    board = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "leaderboard", "--db", str(db)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert board.returncode == 0 and "arxiv_retrieval: retrieval with all-MiniLM-L6-v2" in board.stdout
+    assert "offline proxy" in board.stdout  # the corpus is labelled a proxy
+
+
+def test_scores_of_a_rank():
+    assert quality.scores_of(1) == {"recall@1": 1.0, "recall@5": 1.0, "recall@10": 1.0, "mrr": 1.0}
+    assert quality.scores_of(4) == {"recall@1": 0.0, "recall@5": 1.0, "recall@10": 1.0, "mrr": 0.25}
+    assert quality.scores_of(None) == {"recall@1": 0.0, "recall@5": 0.0, "recall@10": 0.0, "mrr": 0.0}
+
+
+@pytest.mark.slow
+def test_real_arxiv_abstracts_find_their_own_papers(embedded_model, fresh_home):
+    """On the real rows, each abstract retrieves its own article far above chance (1 paper in 18)."""
+    sample = shared_file("arxiv_sample.jsonl")
+    (fresh_home / "models").mkdir(parents=True)
+    (fresh_home / "models" / embedded_model.name).symlink_to(embedded_model, target_is_directory=True)
+    from harness.data.pipeline import prepare_dataset
+
+    prepare_dataset("arxiv", path=sample, sizes=SplitSizes(1, 1, 18), max_input_tokens=256)
+    index.build("arxiv", "test", chunking=Chunking(tokens=256, overlap=32))
+    results = {q.method: q.metrics() for q in quality.evaluate("arxiv", "test")}
+    papers = len(index.read_corpus("arxiv", "test")[0])
+    for method, metrics in results.items():
+        assert metrics["mrr"].low > 3 / papers, (method, metrics["mrr"])  # chance MRR is about 1/papers
