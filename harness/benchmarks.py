@@ -79,6 +79,9 @@ class Task:
     name: str
     version: float
     metrics: tuple[str, ...]
+    # Another task of the benchmark on the same documents (e.g. retrieval-selected context against
+    # head truncation): the leaderboard pairs each system's cells of the two, document by document.
+    compare_with: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,12 +204,12 @@ def _parse(path: Path) -> Benchmark:
         tasks = {}
         for t_name, spec in (raw["tasks"] or {}).items():
             spec = spec or {}
-            _known(spec, {"version", "metrics"}, f"{where} task {t_name}")
+            _known(spec, {"version", "metrics", "compare_with"}, f"{where} task {t_name}")
             subset = tuple(spec.get("metrics") or metrics)
             unknown = [m for m in subset if m not in metrics]
             if unknown:
                 raise LorabenchError(f"{where}: task {t_name} lists metric(s) {', '.join(unknown)} that the benchmark does not declare")
-            tasks[str(t_name)] = Task(str(t_name), float(spec["version"]), subset)
+            tasks[str(t_name)] = Task(str(t_name), float(spec["version"]), subset, spec.get("compare_with"))
         data = _parse_data(raw["data"] or {}, where)
         bench = Benchmark(
             name=name,
@@ -229,6 +232,9 @@ def _parse(path: Path) -> Benchmark:
         raise LorabenchError(f"{path}: {exc}: see lm_eval_tasks/arxiv_sum.benchmark.yml for the fields") from None
     if bench.primary_metric not in bench.metrics or bench.metrics[bench.primary_metric].kind == "label":
         raise LorabenchError(f"{where}: primary_metric {bench.primary_metric!r} must be one of its scored metrics")
+    for task in bench.tasks.values():
+        if task.compare_with is not None and task.compare_with not in bench.tasks:
+            raise LorabenchError(f"{where}: task {task.name} compares with {task.compare_with!r}, which is not one of its tasks")
     if bench.demo_task not in bench.tasks:
         raise LorabenchError(f"{where}: demo_task {bench.demo_task!r} is not one of its tasks ({', '.join(bench.tasks)})")
     if "{input}" not in bench.prompt:

@@ -130,7 +130,8 @@ def run_demo(settings: DemoSettings) -> Path:
                 ),
             )
         with stages.stage("leaderboard"):
-            rows = compare.rows(store.cells(), lambda c: store.samples(c.cell_id))
+            cells = store.cells()
+            rows = compare.rows(cells, lambda c: store.samples(c.cell_id)) + compare.versus_rows(cells, lambda c: store.samples(c.cell_id))
             table.write(home / "results" / "leaderboard.md", table.markdown(rows))
             table.write(home / "results" / "leaderboard.csv", table.to_csv(rows))
         print(table.terminal(rows))

@@ -46,7 +46,7 @@ def load(path: str, mtime: float) -> tuple[list, list]:
     """Every cell (without samples) and every leaderboard row; `mtime` re-reads a changed file."""
     store = ResultStore.open_read_only(Path(path))  # a page reads: it never writes to the store
     cells = store.cells()
-    return cells, compare.rows(cells, lambda c: store.samples(c.cell_id))
+    return cells, compare.rows(cells, lambda c: store.samples(c.cell_id)) + compare.versus_rows(cells, lambda c: store.samples(c.cell_id))
 
 
 def key_of(*parts: str) -> str:
@@ -362,7 +362,8 @@ def main() -> None:
     cells = [c for c in cells if c.base in bases and c.task in tasks]
     rows = [r for r in rows if r.base in bases and r.task in tasks]
     # Retrieval indexes (base = embedding model, systems = methods) have a section of their own.
-    retrieval = [r for r in rows if r.kind != "model"]
+    retrieval = [r for r in rows if r.kind == "retrieval"]
+    versus = [r for r in rows if r.kind == "versus"]
     cells = [c for c in cells if (c.provenance.get("kind") or "model") == "model"]
     rows = [r for r in rows if r.kind == "model"]
     grids = verdict.grids(cells, rows)
@@ -391,6 +392,16 @@ def main() -> None:
     note = table.decontamination_note(rows)
     if note:
         st.caption(note)
+    if versus:
+        st.header("Retrieval-selected context against head truncation")
+        for task in sorted({r.task for r in versus}):
+            other = next(r.versus for r in versus if r.task == task)
+            st.caption(
+                f"{task} against {other}: each system against itself on the same documents, paired; Δ = {task} − {other}. "
+                "The context of each article is its own chunks most relevant to its opening, packed to the same token budget."
+            )
+            shown = table_frame([r for r in versus if r.task == task and r.metric in metrics], len(grids) > 1)
+            st.dataframe(shown.rename(columns={"Δ vs base": f"Δ vs {other}"}), hide_index=True, key=key_of("versus", task))
     if retrieval:
         st.header("Retrieval")
         st.caption(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, shared_file
 
+from harness.data import io as data_io
 from harness.data.splits import SplitSizes
 from harness.errors import LorabenchError
 from harness.retrieval import embedder, index, quality
@@ -167,3 +168,85 @@ def test_real_arxiv_abstracts_find_their_own_papers(embedded_model, fresh_home):
     papers = len(index.read_corpus("arxiv", "test")[0])
     for method, metrics in results.items():
         assert metrics["mrr"].low > 3 / papers, (method, metrics["mrr"])  # chance MRR is about 1/papers
+
+
+# --- retrieval-selected context (arxiv_sum_rag) -----------------------------------------------------
+
+
+def _papers(abstract_word: str) -> list[dict]:
+    topics = ["graphs", "proteins", "galaxies", "markets", "languages", "circuits"]
+    return [
+        {
+            "article": f"A study of {t}. "
+            + " ".join(f"Section {s} about {t} discusses result {s} in depth with careful measurement." for s in range(40)),
+            "abstract": f"{abstract_word} {abstract_word}{i} summary of the work on {t}.",
+        }
+        for i, t in enumerate(topics)
+    ]
+
+
+def _contexts(home: Path, embedded_model, rows: list[dict], monkeypatch) -> tuple[list[dict], list[str]]:
+    from harness.data.pipeline import prepare_dataset
+    from harness.retrieval import context
+
+    monkeypatch.setenv("LORABENCH_HOME", str(home))
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    (home / "models" / embedded_model.name).symlink_to(embedded_model, target_is_directory=True)
+    path = home / "rows.jsonl"
+    data_io.write_jsonl(path, rows)
+    prepare_dataset("arxiv", path=path, sizes=SplitSizes(1, 1, 4), max_input_tokens=96)
+    queries: list[str] = []
+    real_within = Retriever.within
+
+    def spy(self, paper, query):
+        queries.append(query)
+        return real_within(self, paper, query)
+
+    monkeypatch.setattr(Retriever, "within", spy)
+    out = context.build("arxiv", "test")
+    return data_io.read_table(out / "test.jsonl"), queries
+
+
+def test_retrieval_context_never_sees_the_abstract_and_fits_the_budget(embedded_model, tmp_path, monkeypatch):
+    first, queries = _contexts(tmp_path / "a", embedded_model, _papers("ZQXABSTRACT"), monkeypatch)
+    second, _ = _contexts(tmp_path / "b", embedded_model, _papers("OTHERWORDING"), monkeypatch)
+    assert queries and not any("zqxabstract" in q.lower() for q in queries)
+    assert [r["prompt"] for r in first] == [r["prompt"] for r in second]  # other abstracts, the same contexts
+    from transformers import AutoTokenizer
+
+    from harness.benchmarks import get
+
+    tok = AutoTokenizer.from_pretrained(str(embedded_model))
+    head = get("arxiv_sum").format_prompt("")
+    for row in first:
+        assert "ZQXABSTRACT" not in row["prompt"] and row["context_chunks"]
+        assert len(tok(row["prompt"][len(head) :], add_special_tokens=False)["input_ids"]) <= 96
+
+
+def test_arxiv_sum_rag_is_a_cell_compared_with_arxiv_sum_on_the_same_documents(proxy_index, lorabench_home, tmp_path):
+    """The real lm-eval task on the embedded base; the leaderboard pairs it with arxiv_sum."""
+    db = tmp_path / "results.sqlite"
+    env = {**os.environ, "LORABENCH_HOME": str(lorabench_home)}
+    cli = [sys.executable, "-m", "harness.cli"]
+    args = ["eval", "--tasks", "arxiv_sum,arxiv_sum_rag", "--limit", "3", "--gen-kwargs", "max_gen_toks=16", "--db", str(db)]
+    done = subprocess.run([*cli, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from harness.results import compare
+    from harness.results.store import ResultStore
+
+    store = ResultStore.open_read_only(db)
+    cells = store.cells()
+    rag = next(c for c in cells if c.task == "arxiv_sum_rag")
+    head = next(c for c in cells if c.task == "arxiv_sum")
+    rag_prompts = [s.prompt for s in store.samples(rag.cell_id)]
+    head_prompts = [s.prompt for s in store.samples(head.cell_id)]
+    assert [s.doc_key for s in store.samples(rag.cell_id)] == [s.doc_key for s in store.samples(head.cell_id)]
+    assert rag_prompts != head_prompts  # another context for the same articles
+    versus = compare.versus_rows(cells, lambda c: store.samples(c.cell_id))
+    assert {(r.task, r.versus, r.metric) for r in versus} >= {
+        ("arxiv_sum_rag", "arxiv_sum", "rougeL"),
+        ("arxiv_sum_rag", "arxiv_sum", "bleu"),
+    }
+    assert all(r.n == 3 and r.delta is not None and r.p_value is not None for r in versus)
+    board = subprocess.run([*cli, "leaderboard", "--db", str(db)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert "arxiv_sum_rag vs arxiv_sum on smollm2-135m-instruct" in board.stdout

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.task and not cells:
         have = ", ".join(sorted({c.task for c in all_cells})) or "none"
         raise LorabenchError(f"no cells of task {args.task!r} in {db} (it has: {have}): pick one of those")
-    rows = compare.rows(cells, lambda c: store.samples(c.cell_id))
+    rows = compare.rows(cells, lambda c: store.samples(c.cell_id)) + compare.versus_rows(cells, lambda c: store.samples(c.cell_id))
     print(table.terminal(rows, wide=args.wide), end="")
     if args.markdown:
         table.write(args.markdown, table.markdown(rows))

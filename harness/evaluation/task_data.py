@@ -22,8 +22,13 @@ log = logging.getLogger(__name__)
 SPLITS = ("validation", "test")
 
 
-def eval_file(name: str, split: str) -> Path:
-    return paths.data_dir() / name / "eval" / f"{split}.jsonl"
+CONTEXTS = {None: "eval", "retrieval": "eval_retrieval"}  # how the article's context was chosen -> folder
+
+
+def eval_file(name: str, split: str, context: str | None = None) -> Path:
+    if context not in CONTEXTS:
+        raise LorabenchError(f"unknown context {context!r} in a task's dataset_kwargs: use retrieval or leave it out")
+    return paths.data_dir() / name / CONTEXTS[context] / f"{split}.jsonl"
 
 
 def resolve_split(name: str, split: str | None = None) -> str:
@@ -61,13 +66,19 @@ def _prepare_on_first_use(name: str, bench) -> None:
     prepare_dataset(name)
 
 
-def load_rows(name: str, split: str | None = None) -> list[dict]:
-    """The eval rows of prepared data set `name` (a benchmark's `data.name`)."""
+def load_rows(name: str, split: str | None = None, context: str | None = None) -> list[dict]:
+    """The eval rows of prepared data set `name` (a benchmark's `data.name`); `context="retrieval"`:
+    the rows whose article context retrieval chose (built with the index on first use)."""
     bench = benchmarks.for_data(name)
     split = resolve_split(name, split)
-    path = eval_file(name, split)
-    if not path.is_file():
+    path = eval_file(name, split, context)
+    if not path.is_file() and not eval_file(name, split).is_file():
         _prepare_on_first_use(name, bench)
+    if not path.is_file() and context == "retrieval":
+        from harness.retrieval import context as retrieval_context
+
+        log.warning("%s has no retrieval-selected contexts yet: building its index and contexts now (`lorabench index %s`)", name, name)
+        retrieval_context.build(name, split)
     if not path.is_file():
         raise LorabenchError(f"no {name} eval data at {path}: run `lorabench prepare-data {name} --force`")
     with open(path, encoding="utf-8") as fh:
@@ -87,9 +98,9 @@ def load_rows(name: str, split: str | None = None) -> list[dict]:
     return rows
 
 
-def load_dataset_dict(name: str, split: str | None = None):
+def load_dataset_dict(name: str, split: str | None = None, context: str | None = None):
     """The rows as a `datasets.DatasetDict` with one split named "test" (what the YAML reads)."""
     import datasets
 
-    rows = load_rows(name, split)
+    rows = load_rows(name, split, context)
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})

@@ -24,8 +24,8 @@ from harness.evaluation import execution, metrics_code, metrics_text, sanitize, 
 # Data (custom_dataset receives the task's dataset_kwargs and metadata as keyword arguments)
 
 
-def load_rows(dataset: str, split: str | None = None, **_metadata: Any):
-    return task_data.load_dataset_dict(dataset, split)
+def load_rows(dataset: str, split: str | None = None, context: str | None = None, **_metadata: Any):
+    return task_data.load_dataset_dict(dataset, split, context)
 
 
 def humaneval_prompt(doc: dict) -> str:

@@ -37,7 +37,9 @@ class Row:
     key: str = ""  # first 8 hex digits of the comparability key
     # The adapter's training data against the evaluation sets (13-gram overlap), from its record.
     train_decontamination: str = ""
-    kind: str = "model"  # or "retrieval": an index's quality (base = embedding model, adapter = method)
+    kind: str = "model"  # or "retrieval": an index's quality (base = embedding model, adapter = method);
+    # or "versus": the system's cell of `task` against its own cell of task `versus` (same documents)
+    versus: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +81,54 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
                 row.significant = res.significant
                 if m.higher_is_better is not None:
                     row.improves = res.significant and ((res.delta > 0) == m.higher_is_better)
+            out.append(row)
+    return out
+
+
+_NOT_SETTINGS = ("task", "version", "docs", "metadata")  # differ between two tasks of the same documents
+
+
+def versus_rows(cells: list[Cell], samples_of) -> list[Row]:
+    """For each task that declares `compare_with` (e.g. arxiv_sum_rag with arxiv_sum): every system's
+    cell of it against the same system's cell of the other task, run with the same settings, paired
+    document by document. The delta is this task minus the other."""
+    out: list[Row] = []
+    for cell in cells:
+        bench = benchmarks.for_task(cell.task)
+        other = bench.tasks[cell.task].compare_with if bench else None
+        if not other:
+            continue
+        settings = {k: v for k, v in (cell.provenance.get("comparable") or {}).items() if k not in _NOT_SETTINGS}
+        partner = next(
+            (
+                c
+                for c in cells
+                if (c.base, c.adapter, c.task) == (cell.base, cell.adapter, other)
+                and {k: v for k, v in (c.provenance.get("comparable") or {}).items() if k not in _NOT_SETTINGS} == settings
+            ),
+            None,
+        )
+        if partner is None:
+            continue
+        paired = _paired_scores(samples_of(cell), samples_of(partner))
+        for m in cell.metrics:
+            if m.name not in paired:
+                continue
+            a, b = paired[m.name]
+            res = _paired(cell.task, m.name, a, b, cell.provenance.get("benchmark"))
+            if res is None:
+                continue
+            row = Row(cell.task, cell.base, cell.adapter, m.name, m.value, m.ci_low, m.ci_high, m.n, m.higher_is_better)
+            row.delta, row.delta_low, row.delta_high, row.p_value, row.significant = (
+                res.delta,
+                res.low,
+                res.high,
+                res.p_value,
+                res.significant,
+            )
+            if m.higher_is_better is not None:
+                row.improves = res.significant and ((res.delta > 0) == m.higher_is_better)
+            row.data, row.key, row.kind, row.versus = str(cell.provenance.get("data_label", "")), cell.comparable_key[:8], "versus", other
             out.append(row)
     return out
 

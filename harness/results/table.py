@@ -110,10 +110,11 @@ def terminal(rows: list[Row], *, wide: bool = False) -> str:
         return "\n".join(lines) + "\n\n* " + FOOTNOTE + "\n" + _line(decontamination_note(rows))
     out: list[str] = []
     # Systems by benchmark first; retrieval indexes after them, in a section of their own.
-    ordered = sorted(rows, key=lambda r: (r.kind != "model", r.task, r.base, r.key, r.adapter != "", r.adapter, r.metric))
+    order = {"model": 0, "versus": 1, "retrieval": 2}
+    ordered = sorted(rows, key=lambda r: (order.get(r.kind, 3), r.task, r.base, r.key, r.adapter != "", r.adapter, r.metric))
     for (kind, task, base, data), group in groupby(ordered, key=lambda r: (r.kind, r.task, r.base, r.data)):
         group = list(group)
-        out.append(f"{task} on {base}" if kind == "model" else f"{task}: retrieval with {base} (query: abstract; target: own chunks)")
+        out.append(_group_title(kind, task, base, group[0].versus))
         out += textwrap.wrap(f"data: {data or 'unknown'}", WIDTH, initial_indent="  ", subsequent_indent="    ")
         body = [COMPACT] + [_compact_cells(r) for r in group]
         widths = [max(len(line[i]) for line in body) for i in range(len(COMPACT))]
@@ -133,6 +134,14 @@ def markdown(rows: list[Row]) -> str:
     out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in cells(r)) + " |" for r in rows]
     return "\n".join(out) + "\n\n\\* " + FOOTNOTE + "\n" + _line(decontamination_note(rows))
+
+
+def _group_title(kind: str, task: str, base: str, versus: str) -> str:
+    if kind == "retrieval":
+        return f"{task}: retrieval with {base} (query: abstract; target: own chunks)"
+    if kind == "versus":
+        return f"{task} vs {versus} on {base}: each system against itself on the same documents (delta = {task} - {versus})"
+    return f"{task} on {base}"
 
 
 def _line(text: str) -> str:

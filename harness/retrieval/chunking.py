@@ -23,17 +23,19 @@ class Chunking:
         return {"unit": "embedding-model tokens", **asdict(self)}
 
 
-def chunk(text: str, tokenizer, chunking: Chunking) -> list[str]:
-    """The text's chunks, in order: windows of `chunking.tokens` tokens, each starting
-    `tokens - overlap` tokens after the last."""
+def spans(text: str, tokenizer, chunking: Chunking) -> list[tuple[int, int]]:
+    """(start, end) character offsets of the text's chunks, in order: windows of `chunking.tokens`
+    tokens, each starting `tokens - overlap` tokens after the last."""
     offsets = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False, truncation=False)["offset_mapping"]
-    if not offsets:
-        return []
     step = chunking.tokens - chunking.overlap
     out = []
     for start in range(0, len(offsets), step):
         window = offsets[start : start + chunking.tokens]
-        out.append(text[window[0][0] : window[-1][1]])
+        out.append((window[0][0], window[-1][1]))
         if start + chunking.tokens >= len(offsets):
             break
     return out
+
+
+def chunk(text: str, tokenizer, chunking: Chunking) -> list[str]:
+    return [text[a:b] for a, b in spans(text, tokenizer, chunking)]

@@ -27,11 +27,11 @@ from harness.atomic import atomic_dir, write_json
 from harness.data import io, manifest
 from harness.errors import LorabenchError
 from harness.retrieval import embedder as embedders
-from harness.retrieval.chunking import Chunking, chunk
+from harness.retrieval.chunking import Chunking, spans
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: chunks carry their character offsets
 INDEX_FILE = "index.json"
 BM25 = {"library": "bm25s", "stopwords": "en", "method": "lucene"}
 
@@ -49,6 +49,11 @@ class Chunk:
     paper: str
     chunk: int
     text: str
+    start: int  # character offsets in the whole article
+    end: int
+
+    def payload(self) -> dict:
+        return {"paper": self.paper, "chunk": self.chunk, "text": self.text, "start": self.start, "end": self.end}
 
     def point_id(self, corpus_sha256: str) -> str:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lorabench:{corpus_sha256}:{self.paper}:{self.chunk}"))
@@ -70,7 +75,7 @@ def read_corpus(dataset: str, split: str) -> tuple[list[dict], dict]:
 
 
 def chunk_corpus(rows: list[dict], tokenizer, chunking: Chunking) -> list[Chunk]:
-    return [Chunk(str(r["id"]), i, text) for r in rows for i, text in enumerate(chunk(r["input"], tokenizer, chunking))]
+    return [Chunk(str(r["id"]), i, r["input"][a:b], a, b) for r in rows for i, (a, b) in enumerate(spans(r["input"], tokenizer, chunking))]
 
 
 def provenance(dataset: str, split: str, m: dict, emb: embedders.Embedder, chunking: Chunking, qdrant_url: str | None) -> dict:
@@ -148,6 +153,8 @@ def build(
     name = collection(dataset, split)
     if not db.collection_exists(name):
         db.create_collection(name, vectors_config=models.VectorParams(size=emb.dimension, distance=models.Distance.COSINE))
+        if qdrant_url:  # a server filters by paper through a payload index (local mode scans)
+            db.create_payload_index(name, "paper", models.PayloadSchemaType.KEYWORD)
     corpus_sha = wanted["corpus"]["content_sha256"]
     with console.progress(total=len(chunks), unit="chunk") as bar:
         bar.now(f"embedding {dataset} {split} with {emb.name}")
@@ -160,10 +167,7 @@ def build(
                 vectors = emb.encode([c.text for _, c in todo])
                 db.upsert(
                     name,
-                    points=[
-                        models.PointStruct(id=i, vector=v.tolist(), payload={"paper": c.paper, "chunk": c.chunk, "text": c.text})
-                        for (i, c), v in zip(todo, vectors)
-                    ],
+                    points=[models.PointStruct(id=i, vector=v.tolist(), payload=c.payload()) for (i, c), v in zip(todo, vectors)],
                 )
             bar.advance(len(batch))
     db.close()
@@ -181,10 +185,12 @@ def _write_bm25(where: Path, chunks: list[Chunk]) -> None:
     retriever.index(bm25s.tokenize([c.text for c in chunks], stopwords=BM25["stopwords"], show_progress=False), show_progress=False)
     with atomic_dir(where / "bm25") as tmp:
         retriever.save(str(tmp))
-        io.write_jsonl(tmp / "chunks.jsonl", ({"paper": c.paper, "chunk": c.chunk, "text": c.text} for c in chunks))
+        io.write_jsonl(tmp / "chunks.jsonl", (c.payload() for c in chunks))
 
 
 def _difference(old: dict, new: dict) -> str:
+    if old.get("format") != new["format"]:
+        return f"by an older lorabench (index format {old.get('format')}, now {new['format']})"
     if old.get("corpus", {}).get("content_sha256") != new["corpus"]["content_sha256"]:
         return f"from another corpus ({old.get('corpus', {}).get('label') or 'unknown'}, content {str(old.get('corpus', {}).get('content_sha256'))[:12]})"
     if old.get("embedding") != new["embedding"]:

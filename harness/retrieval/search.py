@@ -7,6 +7,7 @@ with Retriever.open("arxiv", "test") as r:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from harness.data import io
@@ -24,6 +25,8 @@ class Hit:
     chunk: int
     text: str
     score: float
+    start: int = 0  # character offsets in the whole article
+    end: int = 0
 
 
 class Retriever:
@@ -71,7 +74,19 @@ class Retriever:
     def dense(self, query: str, k: int) -> list[Hit]:
         vector = self.embedder.encode([query])[0]
         points = self._db.query_points(self._collection, query=vector.tolist(), limit=k, with_payload=True).points
-        return [Hit(p.payload["paper"], int(p.payload["chunk"]), p.payload["text"], float(p.score)) for p in points]
+        return [_hit(p.payload, float(p.score)) for p in points]
+
+    def within(self, paper: str, query: str) -> list[Hit]:
+        """Every chunk of one paper, most relevant to `query` first (dense; Qdrant filters by paper)."""
+        from qdrant_client import models
+
+        only = models.Filter(must=[models.FieldCondition(key="paper", match=models.MatchValue(value=paper))])
+        n = self._db.count(self._collection, count_filter=only).count
+        if not n:
+            return []
+        vector = self.embedder.encode([query])[0]
+        points = self._db.query_points(self._collection, query=vector.tolist(), query_filter=only, limit=n, with_payload=True).points
+        return [_hit(p.payload, float(p.score)) for p in points]
 
     def bm25(self, query: str, k: int) -> list[Hit]:
         import bm25s
@@ -83,8 +98,7 @@ class Retriever:
         for row, score in zip(found[0], scores[0]):
             if score <= 0:
                 break  # no query term in this or any later chunk
-            c = chunks[int(row)]
-            hits.append(Hit(c["paper"], int(c["chunk"]), c["text"], float(score)))
+            hits.append(_hit(chunks[int(row)], float(score)))
         return hits
 
     def hybrid(self, query: str, k: int) -> list[Hit]:
@@ -97,7 +111,7 @@ class Retriever:
                 fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank)
                 by_key.setdefault(key, h)
         best = sorted(fused, key=lambda key: (-fused[key], key))[:k]
-        return [Hit(by_key[key].paper, by_key[key].chunk, by_key[key].text, fused[key]) for key in best]
+        return [dataclasses.replace(by_key[key], score=fused[key]) for key in best]
 
     def _sparse(self):
         if self._bm25 is None:
@@ -107,3 +121,7 @@ class Retriever:
             self._bm25 = bm25s.BM25.load(str(where))
             self._chunks = io.read_table(where / "chunks.jsonl")
         return self._bm25, self._chunks
+
+
+def _hit(payload: dict, score: float) -> Hit:
+    return Hit(payload["paper"], int(payload["chunk"]), payload["text"], score, int(payload.get("start", 0)), int(payload.get("end", 0)))
