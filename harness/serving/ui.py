@@ -193,7 +193,7 @@ def main() -> None:
         "Adapter",
         options,
         key="adapter",
-        format_func=lambda name: name if name in available else f"{name} (not available)",
+        format_func=lambda name: name if name in available else f"{name} ({'not served' if served else 'not available'})",
         help="base = the model without an adapter",
     )
     problem = missing_message(backend, adapter, served)
