@@ -174,6 +174,7 @@ def test_local_backend_serves_the_winners_by_default(served_home):
     served = ChatConfig().serving_manifest()
     assert served.why("summarization").startswith("beats the base on arxiv_sum: rougeL +0.089")
     assert "not served" in missing_message(backend, "code", served) and "--all-adapters" in missing_message(backend, "code", served)
+    assert missing_message(backend, "code") == missing_message(backend, "code", served)  # the backend knows its manifest
     # --all-adapters: every adapter found, as before there was a manifest.
     assert ChatConfig(manifest=NO_MANIFEST).build().list_adapters() == ["base", "summarization", "code"]
 
@@ -246,3 +247,12 @@ def test_chat_page_says_why_each_adapter_is_served(served_home, monkeypatch):
     assert any(w.startswith("**base**: the base wins humaneval") for w in why), why
     at.selectbox(key="adapter").set_value("code").run()
     assert any("is not served: it beats the base on no benchmark" in e.value for e in at.sidebar.error)
+
+
+def test_the_content_check_hashes_as_the_eval_recorded(served_home):
+    """The manifest's check recomputes, without writing the hash cache, the hash `lorabench eval`
+    recorded for the adapter (provenance.dir_fingerprint): the two agree on an unchanged directory."""
+    from harness import provenance
+
+    path = served_home / "adapters" / f"summarization-{BASE}"
+    assert provenance.tree_sha256(path)[0] == provenance.dir_fingerprint(path)

@@ -103,6 +103,7 @@ class ChatConfig:
         chosen = adapter_dirs.select(base, list(self.adapters), scan=self.scan, manifest=served)
         backend = LocalBackend(base, chosen, threads=self.threads)
         if served is not None:
+            backend.served = served  # `missing_message` says why an adapter that won nothing is absent
             backend.description += f"; adapters: the winners in {served.path}"
         return backend
 
@@ -110,15 +111,16 @@ class ChatConfig:
 def missing_message(backend, name: str, served=None) -> str | None:
     """Why `name` cannot be chatted with on `backend` (None if it can). A remote adapter is checked
     to be really served (`RemoteBackend.verify_adapter`); `served` is the serving manifest, if any."""
-    from harness.serving.backend import BASE, AdapterMissingError
+    from harness.serving.backend import BASE, AdapterMissingError, BackendError
 
+    served = served if served is not None else getattr(backend, "served", None)
     if name == BASE:
         return None
     if name in backend.list_adapters():
         if hasattr(backend, "verify_adapter"):
             try:
                 backend.verify_adapter(name)
-            except AdapterMissingError as exc:
+            except BackendError as exc:  # not served, or the endpoint is down: either way, one line
                 return str(exc)
         return None
     if served is not None and name not in served.adapters:
