@@ -60,6 +60,7 @@ def app_path() -> Path:
 def run(args: argparse.Namespace) -> int:
     from harness import console
     from harness.errors import LorabenchError
+    from harness.serving.backend import AdapterMissingError
     from harness.serving.cli_common import config_from_args
 
     if args.compose_env:
@@ -81,9 +82,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             backend.check()
             for name in backend.configured:
-                backend.verify_adapter(name)  # TGI answers an adapter it lacks with the base: say so now
+                try:
+                    backend.verify_adapter(name)  # TGI answers an adapter it lacks with the base: say so now
+                except AdapterMissingError as exc:
+                    print(f"warning: {exc}", file=console.stream())  # the page refuses that adapter too
         except LorabenchError as exc:
-            # The page says so too (and refuses that adapter), and recovers when the endpoint comes up.
+            # The page says so too, and recovers when the endpoint comes up.
             print(f"warning: {exc}", file=console.stream())
     from harness import pages
 
