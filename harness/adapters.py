@@ -2,7 +2,7 @@
 
 An adapter directory is a standard PEFT one (`adapter_config.json`, `adapter_model.safetensors`,
 the tokenizer and chat template it was trained with), plus `lorabench_training.json` when lorabench
-trained it. `lorabench train` publishes them to `$LORABENCH_HOME/adapters/<task>-<base>`.
+trained it, or `lorabench_merge.json` when `lorabench merge` combined it from other adapters. `lorabench train` publishes them to `$LORABENCH_HOME/adapters/<task>-<base>`.
 
 PEFT only checks tensor shapes, so an adapter for one base loads onto another base of the same
 shape and silently produces garbage. `mismatch` is the one rule every command uses (train, export,
@@ -27,6 +27,7 @@ from harness.errors import LorabenchError
 
 ADAPTER_CONFIG = "adapter_config.json"
 RECORD_FILE = "lorabench_training.json"
+MERGE_FILE = "lorabench_merge.json"
 WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 # What makes two checkpoints interchangeable for an adapter; serialisation details (dtype, rope
 # layout, transformers version) are left out, they change across library versions.
@@ -71,15 +72,23 @@ def lora_rank(path: Path) -> int:
 
 
 def training_record(path: Path) -> dict | None:
-    f = Path(path) / RECORD_FILE
+    return _record(Path(path) / RECORD_FILE, "training record", "retrain the adapter")
+
+
+def merge_record(path: Path) -> dict | None:
+    """What `lorabench merge` wrote: sources, method, weights and the base they share."""
+    return _record(Path(path) / MERGE_FILE, "merge record", "merge the adapters again")
+
+
+def _record(f: Path, kind: str, redo: str) -> dict | None:
     if not f.is_file():
         return None
     try:
         rec = json.loads(f.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise LorabenchError(f"{f} is not valid JSON ({exc}): retrain the adapter or restore the file") from None
+        raise LorabenchError(f"{f} is not valid JSON ({exc}): {redo} or restore the file") from None
     if not isinstance(rec, dict) or not isinstance(rec.get("base"), dict):
-        raise LorabenchError(f"{f} is not a lorabench training record (no base): retrain the adapter or restore the file")
+        raise LorabenchError(f"{f} is not a lorabench {kind} (no base): {redo} or restore the file")
     return rec
 
 
@@ -90,6 +99,7 @@ def check_files(path: Path) -> None:
     path = Path(path)
     read_config(path)
     training_record(path)
+    merge_record(path)
     found = [path / w for w in WEIGHTS if (path / w).is_file()]
     fix = "retrain the adapter or copy the whole directory again"
     if not found:
@@ -212,7 +222,7 @@ def recorded_base(adapter_dir: Path) -> dict:
     """The base an adapter was trained on: from the training record, else from what PEFT wrote."""
     from harness.models import registry
 
-    rec = training_record(adapter_dir)
+    rec = training_record(adapter_dir) or merge_record(adapter_dir)
     if rec:
         return rec["base"]
     named = read_config(adapter_dir).get("base_model_name_or_path")

@@ -19,7 +19,22 @@ from harness import console
 from harness.errors import LorabenchError
 
 # Order is the order shown in --help.
-COMMANDS = ["models", "prepare_model", "prepare_data", "train", "export", "eval", "score", "index", "leaderboard", "chat", "serve", "demo"]
+COMMANDS = [
+    "models",
+    "prepare_model",
+    "prepare_data",
+    "train",
+    "export",
+    "merge",
+    "eval",
+    "score",
+    "index",
+    "leaderboard",
+    "winners",
+    "chat",
+    "serve",
+    "demo",
+]
 
 DESCRIPTION = """\
 Train LoRA/QLoRA adapters with Axolotl and measure, with lm-eval, whether each beats its base.

@@ -58,6 +58,12 @@ RESULTS_DB = Setting("LORABENCH_RESULTS_DB", None, False, "the results database 
 CHAT_ENDPOINT = Setting("LORABENCH_CHAT_ENDPOINT", None, False, "chat: an OpenAI-compatible URL (TGI, vLLM, llama.cpp); unset = local")
 CHAT_BASE = Setting("LORABENCH_CHAT_BASE", None, False, "chat: the base model (local) or its model id (remote)")
 CHAT_ADAPTERS = Setting("LORABENCH_CHAT_ADAPTERS", None, False, "chat: extra name=path adapters (local) or the served names (remote)")
+CHAT_MANIFEST = Setting(
+    "LORABENCH_CHAT_MANIFEST",
+    None,
+    False,
+    "chat: the serving manifest (default local: $LORABENCH_HOME/serving/<base>.json if there); none = every adapter found",
+)
 CHAT_SCAN = Setting("LORABENCH_CHAT_SCAN", "1", False, "chat: 0 = do not take the adapters under $LORABENCH_HOME/adapters")
 CHAT_THREADS = Setting("LORABENCH_CHAT_THREADS", None, False, "chat: torch threads of the local backend")
 CHAT_API_KEY = Setting("LORABENCH_CHAT_API_KEY", None, False, "chat: bearer token for the remote endpoint")

@@ -332,5 +332,6 @@ def test_compose_env_lists_the_trained_adapters(fresh_home, adapter_paths):
         "MODEL_ID": "mistralai/Mistral-7B-Instruct-v0.3",
         "LORABENCH_ADAPTERS_DIR": str(root),
         "LORA_ADAPTERS": "summarization=/adapters/summarization-mistral-7b-instruct,code=/adapters/code-mistral-7b-instruct",
+        "VLLM_LORA_MODULES": '"summarization=/adapters/summarization-mistral-7b-instruct code=/adapters/code-mistral-7b-instruct"',
         "LORABENCH_CHAT_ADAPTERS": "summarization,code",
     }

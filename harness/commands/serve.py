@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="start the Streamlit chat page, or an OpenAI-compatible API, for a base and its adapters",
         description="Start the Streamlit chat page (adapter picker, settings, history, side-by-side with "
         "the base). By default it chats with the local backend: the base (default: the embedded "
-        "smollm2-135m-instruct, offline, CPU) and every adapter under $LORABENCH_HOME/adapters/<task>-<base>. "
+        "smollm2-135m-instruct, offline, CPU) and the adapters that beat it: the winners in the serving manifest "
+        "$LORABENCH_HOME/serving/<base>.json (`lorabench winners`), else every adapter under "
+        "$LORABENCH_HOME/adapters/<task>-<base> (--all-adapters: always every one). "
         "With --endpoint URL it talks to TGI, vLLM or llama.cpp's server instead. With --api it serves "
         "the local backend as an OpenAI-compatible endpoint (/v1/chat/completions, streaming) with no "
         "page. With --compose-env it prints the .env lines for serving/docker-compose.yml. Writes nothing.",
@@ -26,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--compose-env",
         action="store_true",
-        help="print LORA_ADAPTERS and friends for serving/docker-compose.yml from the adapters of --base, and exit",
+        help="print LORA_ADAPTERS, VLLM_LORA_MODULES and friends for serving/docker-compose.yml from the serving manifest "
+        "of --base (else every adapter of --base), and exit",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, help=f"port (default {UI_PORT} for the page, {API_PORT} for --api)")
@@ -57,12 +60,13 @@ def app_path() -> Path:
 def run(args: argparse.Namespace) -> int:
     from harness import console
     from harness.errors import LorabenchError
+    from harness.serving.backend import AdapterMissingError
     from harness.serving.cli_common import config_from_args
 
     if args.compose_env:
         from harness.serving.compose import compose_env
 
-        print(compose_env(args.base), end="")
+        print(compose_env(args.base, all_adapters=args.all_adapters), end="")
         return 0
     config = config_from_args(args)
     if args.api:
@@ -77,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
     if config.remote:
         try:
             backend.check()
+            for name in backend.configured:
+                try:
+                    backend.verify_adapter(name)  # TGI answers an adapter it lacks with the base: say so now
+                except AdapterMissingError as exc:
+                    print(f"warning: {exc}", file=console.stream())  # the page refuses that adapter too
         except LorabenchError as exc:
             # The page says so too, and recovers when the endpoint comes up.
             print(f"warning: {exc}", file=console.stream())

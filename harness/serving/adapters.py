@@ -1,5 +1,6 @@
 """Which adapters to serve with a base: the ones under $LORABENCH_HOME/adapters/<task>-<base>
-(`harness.adapters.discover`), plus any given as `name=path`; each checked to belong to the base.
+(`harness.adapters.discover`), or the winners of the serving manifest (`harness.serving.manifest`),
+plus any given as `name=path`; each checked to belong to the base.
 """
 
 from __future__ import annotations
@@ -52,11 +53,24 @@ def check(name: str, path: Path) -> Path:
     return path
 
 
-def select(base: str | Path, specs: list[str] | str | None = None, *, scan: bool = True) -> dict[str, Path]:
-    """The adapters to serve with `base`: discovered ones (if `scan`), then explicit `name=path` ones."""
+def select(base: str | Path, specs: list[str] | str | None = None, *, scan: bool = True, manifest=None) -> dict[str, Path]:
+    """The adapters to serve with `base`: the serving manifest's winners (when given), else the
+    discovered ones (if `scan`), then explicit `name=path` ones; each checked to belong to `base`."""
     from harness.models import registry
 
-    chosen = adapter_dirs.discover(base) if scan else {}
+    if manifest is not None:
+        chosen = manifest.paths()
+    elif scan:
+        chosen = adapter_dirs.discover(base)
+        if chosen:
+            log.warning(
+                "no serving manifest for %s: serving every adapter found (%s), whether or not it beats the base; "
+                "`lorabench winners` decides which do",
+                adapter_dirs.base_name(base),
+                ", ".join(chosen),
+            )
+    else:
+        chosen = {}
     chosen.update(parse_specs(specs))
     try:
         base_dir = registry.resolve(str(base))

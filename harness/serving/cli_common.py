@@ -24,6 +24,18 @@ def add_backend_args(p: argparse.ArgumentParser, *, endpoint_help: str) -> None:
     g.add_argument(
         "--no-scan", action="store_true", help="local: do not load the adapters found under $LORABENCH_HOME/adapters/<task>-<base>"
     )
+    g.add_argument(
+        "--manifest",
+        type=str,
+        metavar="FILE",
+        help="local: serve the winners of this serving manifest (default $LORABENCH_HOME/serving/<base>.json, "
+        "which `lorabench winners` writes, when it exists)",
+    )
+    g.add_argument(
+        "--all-adapters",
+        action="store_true",
+        help="local: serve every adapter under $LORABENCH_HOME/adapters/<task>-<base>, winners or not (ignore the manifest)",
+    )
     g.add_argument("--threads", type=int, help="local: torch CPU threads (default: $OMP_NUM_THREADS or all cores)")
     g.add_argument("--endpoint", metavar="URL", help=endpoint_help)
 
@@ -39,7 +51,7 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from harness.serving.config import ChatConfig
+    from harness.serving.config import NO_MANIFEST, ChatConfig
 
     return ChatConfig(
         endpoint=args.endpoint,
@@ -47,6 +59,7 @@ def config_from_args(args: argparse.Namespace):
         adapters=tuple(args.adapter),
         scan=not args.no_scan,
         threads=args.threads,
+        manifest=NO_MANIFEST if args.all_adapters else args.manifest,
     )
 
 

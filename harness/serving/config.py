@@ -3,16 +3,25 @@
 `lorabench serve` passes its choices to the Streamlit page through the `LORABENCH_CHAT_*`
 variables declared in `harness.settings` (Docker Compose sets them too): endpoint (unset = the
 local backend), base, adapters (local: extra `name=path`; remote: the names the server has loaded,
-TGI cannot list them), scan (0 = do not take `$LORABENCH_HOME/adapters/<task>-<base>`), threads,
-API key, and the page's default answer length and temperature.
+TGI cannot list them), scan (0 = do not take `$LORABENCH_HOME/adapters/<task>-<base>`), the
+serving manifest, threads, API key, and the page's default answer length and temperature.
+
+Which adapters the local backend takes from $LORABENCH_HOME: the winners in the serving manifest
+(`lorabench winners` writes `$LORABENCH_HOME/serving/<base>.json`) when there is one, else every
+adapter found there, with a warning that nothing decided which of them beat the base.
+`manifest="none"` (`--all-adapters`) takes every adapter found even when a manifest exists.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness import settings as env_settings
+from harness.errors import LorabenchError
+
+NO_MANIFEST = "none"
 
 
 @dataclass(frozen=True)
@@ -23,10 +32,29 @@ class ChatConfig:
     scan: bool = True
     threads: int | None = None
     api_key: str | None = None
+    manifest: str | None = None  # a manifest file; None: the base's default one (local); "none": no manifest
 
     @property
     def remote(self) -> bool:
         return bool(self.endpoint)
+
+    def serving_manifest(self):
+        """The serving manifest this configuration serves (None: none applies)."""
+        from harness.serving import manifest as serving_manifest
+
+        if self.manifest == NO_MANIFEST or not self.scan:
+            return None
+        if self.manifest:
+            path = Path(self.manifest).expanduser()
+            found = serving_manifest.read(self.base or "", path)
+            if found is None:
+                raise LorabenchError(f"no serving manifest at {path}: run `lorabench winners` or pass another --manifest")
+            return found
+        if self.remote:
+            return None  # the server's adapters are its own; compose-env wrote them from the manifest
+        from harness.models import registry
+
+        return serving_manifest.read(self.base or registry.EMBEDDED)
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "ChatConfig":
@@ -38,6 +66,7 @@ class ChatConfig:
             base=env_settings.CHAT_BASE.get(env),
             adapters=tuple(a.strip() for a in (env_settings.CHAT_ADAPTERS.get(env) or "").split(",") if a.strip()),
             scan=(env_settings.CHAT_SCAN.get(env) or "1").lower() not in ("0", "false", "no"),
+            manifest=env_settings.CHAT_MANIFEST.get(env),
             threads=int(threads) if threads else None,
             api_key=env_settings.CHAT_API_KEY.get(env),
         )
@@ -49,6 +78,7 @@ class ChatConfig:
             env_settings.CHAT_ADAPTERS.name: ",".join(self.adapters),
             env_settings.CHAT_SCAN.name: "1" if self.scan else "0",
             env_settings.CHAT_THREADS.name: str(self.threads or ""),
+            env_settings.CHAT_MANIFEST.name: self.manifest or "",
         }
         if self.api_key:
             env[env_settings.CHAT_API_KEY.name] = self.api_key
@@ -60,22 +90,44 @@ class ChatConfig:
             from harness.serving.remote import RemoteBackend
 
             names = [a.partition("=")[0] for a in self.adapters]
+            served = self.serving_manifest()
+            if served is not None and not names:
+                names = list(served.adapters)
             return RemoteBackend(self.endpoint, names, base_model=self.base, api_key=self.api_key)
         from harness.models import registry
         from harness.serving import adapters as adapter_dirs
         from harness.serving.local import LocalBackend
 
         base = self.base or registry.EMBEDDED
-        chosen = adapter_dirs.select(base, list(self.adapters), scan=self.scan)
-        return LocalBackend(base, chosen, threads=self.threads)
+        served = self.serving_manifest()
+        chosen = adapter_dirs.select(base, list(self.adapters), scan=self.scan, manifest=served)
+        backend = LocalBackend(base, chosen, threads=self.threads)
+        if served is not None:
+            backend.served = served  # `missing_message` says why an adapter that won nothing is absent
+            backend.description += f"; adapters: the winners in {served.path}"
+        return backend
 
 
-def missing_message(backend, name: str) -> str | None:
-    """Why `name` cannot be chatted with on `backend` (None if it can)."""
-    from harness.serving.backend import BASE, AdapterMissingError
+def missing_message(backend, name: str, served=None) -> str | None:
+    """Why `name` cannot be chatted with on `backend` (None if it can). A remote adapter is checked
+    to be really served (`RemoteBackend.verify_adapter`); `served` is the serving manifest, if any."""
+    from harness.serving.backend import BASE, AdapterMissingError, BackendError
 
-    if name == BASE or name in backend.list_adapters():
+    served = served if served is not None else getattr(backend, "served", None)
+    if name == BASE:
         return None
+    if name in backend.list_adapters():
+        if hasattr(backend, "verify_adapter"):
+            try:
+                backend.verify_adapter(name)
+            except BackendError as exc:  # not served, or the endpoint is down: either way, one line
+                return str(exc)
+        return None
+    if served is not None and name not in served.adapters:
+        return (
+            f"adapter {name!r} is not served: it beats the base on no benchmark in the serving manifest {served.path} "
+            f"(`lorabench winners` says why); `lorabench serve --all-adapters` serves every adapter found"
+        )
     base = getattr(backend, "base", None)
     if base is not None and not hasattr(backend, "endpoint"):
         from harness import adapters, paths

@@ -46,6 +46,7 @@ class LocalBackend:
         self.device = device
         self.threads = threads
         self.description = f"local: {self.base_id} ({self.base_dir}) with transformers on {device}"
+        self.served = None  # the serving manifest its adapters came from, if any
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._model = None

@@ -8,6 +8,12 @@
   a 404, reported as a missing adapter.
 - llama-cpp-python's server: `model` is a `model_alias` of its config file.
 
+Before it chats with an adapter, `verify_adapter` checks that the server really serves it (TGI's
+silent base answer is TGI#2505): an adapter the server lists in `/v1/models` (vLLM, `lorabench
+serve --api`) is known; a server that lists adapters but not this one does not have it; a server
+that lists none (TGI) answers a short greedy probe with the adapter and with the base, and the two
+answers must differ somewhere. A failed check is one line naming `LORA_ADAPTERS`.
+
 This speaks the HTTP API with httpx rather than `huggingface_hub.InferenceClient`, because
 InferenceClient refuses every request, loopback included, when HF_HUB_OFFLINE=1, which lorabench
 sets for offline work.
@@ -29,6 +35,22 @@ from harness.serving.backend import (
 )
 
 log = logging.getLogger(__name__)
+
+# Greedy probes for a server that cannot list its adapters: one per kind of adapter lorabench
+# trains, short, so a probe costs a few dozen tokens; an adapter that answers all of them word for
+# word as the base does is, for serving, not there.
+PROBES = (
+    "Summarize in one sentence: LoRA adapts a large language model by training small low-rank matrices added to its weights.",
+    "Write a Python function that returns the n-th Fibonacci number.",
+)
+PROBE_SETTINGS = GenerationSettings(max_new_tokens=24, temperature=0.0, top_p=1.0, repetition_penalty=1.0, seed=0)
+
+
+def not_served(endpoint: str, adapter: str, why: str) -> AdapterMissingError:
+    return AdapterMissingError(
+        f"the endpoint {endpoint} does not serve adapter {adapter!r} ({why}): add {adapter}=/adapters/<its directory> to "
+        f"LORA_ADAPTERS (TGI; vLLM: --lora-modules) and restart the server, or pick another adapter"
+    )
 
 
 class RemoteBackend:
@@ -57,6 +79,7 @@ class RemoteBackend:
         self.connect_timeout = connect_timeout
         self.description = f"remote: {self.endpoint}"
         self._models: list[dict] | None = None
+        self._verified: dict[str, str | None] = {}  # adapter -> None (served) or why not
 
     # -- discovery -------------------------------------------------------------------------------
 
@@ -119,6 +142,35 @@ class RemoteBackend:
         except BackendUnavailableError:
             pass
         return [BASE, *names]
+
+    def verify_adapter(self, adapter: str) -> None:
+        """Raise `AdapterMissingError` (one line naming LORA_ADAPTERS) unless the server really
+        answers with `adapter`; the verdict is kept for this backend's life."""
+        if adapter == BASE:
+            return
+        if adapter not in self._verified:
+            self._verified[adapter] = self._why_not_served(adapter)
+        why = self._verified[adapter]
+        if why is not None:
+            raise not_served(self.endpoint, adapter, why)
+
+    def _why_not_served(self, adapter: str) -> str | None:
+        models = self.models(refresh=True)
+        if adapter in {m["id"] for m in models}:
+            return None
+        if any(m.get("parent") for m in models):
+            listed = ", ".join(m["id"] for m in models if m.get("parent"))
+            return f"its /v1/models lists the adapters {listed}, not this one"
+        for prompt in PROBES:
+            messages = [{"role": "user", "content": prompt}]
+            try:
+                with_adapter = "".join(self._stream(self.payload(messages, adapter, PROBE_SETTINGS, stream=True), adapter))
+            except AdapterMissingError:
+                return "it refused a request for it"
+            with_base = "".join(self._stream(self.payload(messages, BASE, PROBE_SETTINGS, stream=True), BASE))
+            if with_adapter != with_base:
+                return None
+        return f"its /v1/models lists no adapters, and greedy answers with {adapter!r} are the base's word for word, as TGI gives for an adapter it lacks"
 
     # -- chat ------------------------------------------------------------------------------------
 

@@ -5,7 +5,9 @@ Talks to one backend (local in-process model, or a remote OpenAI-compatible endp
 found), the generation settings and the side-by-side mode, which answers each prompt with the base
 and the chosen adapter together. An answer streams with a Stop button beside it; Stop, or a new
 message sent meanwhile, ends it and keeps what it said, marked stopped. Failures (endpoint down,
-adapter missing) are one-line messages on the page, never a stack trace.
+adapter missing) are one-line messages on the page, never a stack trace. With a serving manifest
+(`lorabench winners`), the sidebar says beside each served adapter why it is served: the benchmark
+it beats the base on, with delta, CI, p, n, the data source and the cells.
 """
 
 from __future__ import annotations
@@ -115,13 +117,13 @@ def _settle(history: list[dict]) -> None:
                 answer["stopped"] = True
 
 
-def _answer(backend, messages, answer: dict, settings: GenerationSettings) -> None:
+def _answer(backend, messages, answer: dict, settings: GenerationSettings, served=None) -> None:
     """Stream one answer into the current container, writing it into `answer` (a dict already in
     the history) as it comes: when a new message or Stop reruns the page, Streamlit ends this run
     at the next element it draws, and what was said so far stays in the history."""
     adapter = answer["adapter"]
     st.caption(adapter)
-    problem = missing_message(backend, adapter)
+    problem = missing_message(backend, adapter, served)
     if problem:
         st.error(problem)
         answer.update(error=problem, pending=False)
@@ -146,6 +148,20 @@ def _answer(backend, messages, answer: dict, settings: GenerationSettings) -> No
             chunks.close()  # stops the generation (local: its thread; remote: the connection)
 
 
+def _why_served(served, available: list[str], config: ChatConfig) -> None:
+    """Beside each served adapter, why it is served (the serving manifest's evidence)."""
+    if served is None:
+        if not config.remote and config.scan and config.manifest is None:
+            st.sidebar.caption(
+                "No serving manifest: every adapter found is served, proven or not. `lorabench winners` decides which beat the base."
+            )
+        return
+    with st.sidebar.expander("Why these adapters", expanded=True):
+        for name in available:
+            st.markdown(f"**{name}**: {served.why(name)}")
+        st.caption(f"serving manifest {served.path}, decided {served.decided_at}")
+
+
 def main() -> None:
     st.set_page_config(page_title=TITLE, page_icon="💬", layout="wide")
     st.title(TITLE)
@@ -164,6 +180,11 @@ def main() -> None:
         except BackendError as exc:
             st.error(str(exc))
 
+    try:
+        served = config.serving_manifest()
+    except LorabenchError as exc:
+        st.error(str(exc))
+        served = None
     available = backend.list_adapters()
     # The adapters lorabench trains are always offered; one not trained yet says how to get it.
     options = available + [t for t in benchmarks.adapter_tasks() if t not in available]
@@ -172,12 +193,13 @@ def main() -> None:
         "Adapter",
         options,
         key="adapter",
-        format_func=lambda name: name if name in available else f"{name} (not available)",
+        format_func=lambda name: name if name in available else f"{name} ({'not served' if served else 'not available'})",
         help="base = the model without an adapter",
     )
-    problem = missing_message(backend, adapter)
+    problem = missing_message(backend, adapter, served)
     if problem:
         st.sidebar.error(problem)
+    _why_served(served, available, config)
     side_by_side = st.sidebar.toggle(
         "Side by side with base", key="side_by_side", help="answer each prompt with the base and the chosen adapter together"
     )
@@ -208,5 +230,5 @@ def main() -> None:
         containers = st.columns(len(columns)) if len(columns) > 1 else [st.container()]
         for answer, container in zip(turn["answers"], containers, strict=True):
             with container:
-                _answer(backend, _conversation(history[:-1], answer["adapter"], system), answer, settings)
+                _answer(backend, _conversation(history[:-1], answer["adapter"], system), answer, settings, served)
         stop.empty()
