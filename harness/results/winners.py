@@ -133,7 +133,8 @@ def _evidence(samples_of, base_cell: Cell, cell: Cell, metric: str) -> Evidence 
 
 def decide(store: ResultStore, base: str | None = None) -> dict[str, list[Decision]]:
     """base -> one decision per benchmark that has a base cell, in the registry's order."""
-    cells = store.cells()
+    # Models only: retrieval cells rate an index (base = its embedding model), not a base and adapters.
+    cells = [c for c in store.cells() if (c.provenance.get("kind") or "model") == "model"]
     if not cells:
         raise LorabenchError(f"{store.path} holds no results: run `lorabench eval` first, or pass another --db")
     bases = sorted({c.base for c in cells})
