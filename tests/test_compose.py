@@ -38,6 +38,13 @@ def compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text())
 
 
+def test_qdrant_serves_the_retrieval_index(compose):
+    qdrant = compose["services"]["qdrant"]
+    assert re.fullmatch(r"qdrant/qdrant:v\d+\.\d+\.\d+", _defaults(qdrant["image"]))  # pinned
+    assert "qdrant-storage:/qdrant/storage" in qdrant["volumes"] and "qdrant-storage" in compose["volumes"]
+    assert any(_defaults(p).endswith(":6333") for p in qdrant["ports"])
+
+
 def test_tgi_serves_the_adapters_on_a_gpu(compose):
     tgi = compose["services"]["tgi"]
     image = _defaults(tgi["image"])
@@ -151,7 +158,7 @@ def test_docker_compose_config_accepts_the_stack(compose_cli, tmp_path):
     [adapters] = [v for v in tgi["volumes"] if v["target"] == "/adapters"]
     assert adapters["source"] == str(tmp_path / ".cache/lorabench/adapters")  # ~ expanded; training writes <task>-<base>/ there
     assert tgi["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
-    assert set(config["services"]) == {"tgi", "chat", "leaderboard"}
+    assert set(config["services"]) == {"tgi", "chat", "leaderboard", "qdrant"}
 
     # With vLLM swapped in, the chat page still points at the same service.
     swapped = _config(compose_cli, COMPOSE, VLLM, env={"HOME": str(tmp_path)})
