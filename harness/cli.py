@@ -29,6 +29,7 @@ COMMANDS = [
     "eval",
     "score",
     "index",
+    "ask",
     "leaderboard",
     "winners",
     "chat",

@@ -250,3 +250,46 @@ def test_arxiv_sum_rag_is_a_cell_compared_with_arxiv_sum_on_the_same_documents(p
     assert all(r.n == 3 and r.delta is not None and r.p_value is not None for r in versus)
     board = subprocess.run([*cli, "leaderboard", "--db", str(db)], cwd=ROOT, env=env, capture_output=True, text=True)
     assert "arxiv_sum_rag vs arxiv_sum on smollm2-135m-instruct" in board.stdout
+
+
+# --- ask the papers ------------------------------------------------------------------------------
+
+
+def test_ask_answers_from_the_passages_and_lists_its_sources(proxy_index, lorabench_home):
+    rows, _ = index.read_corpus("arxiv", "test")
+    words = rows[0]["input"].split()
+    question = "What does this say: " + " ".join(words[10:30]) + "?"
+    env = {**os.environ, "LORABENCH_HOME": str(lorabench_home)}
+    args = ["ask", question, "-k", "3", "--max-new-tokens", "8", "--temperature", "0", "--no-scan", "--show-passages"]
+    done = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer, listed = done.stdout.split("\nSources:\n")
+    assert answer.strip()  # the model's streamed answer
+    assert listed.splitlines()[0].startswith(f"[1] paper {rows[0]['id']}, chunk ")
+    assert "answering with base from 3 passages of the arxiv test index" in done.stderr
+
+
+def test_ask_before_any_index_is_one_line_and_loads_nothing(fresh_home):
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "ask", "anything?"],
+        cwd=ROOT,
+        env={**os.environ, "LORABENCH_HOME": str(fresh_home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert "there is no arxiv test index yet: build it with `lorabench index arxiv --split test`" in done.stderr
+    assert "loading" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_summarization_winner_answers_when_it_is_served(tmp_path):
+    from harness.retrieval import ask
+    from harness.serving.manifest import Manifest
+
+    won = Manifest(tmp_path / "m.json", "b", {"summarization": {"path": "x"}}, {"arxiv_sum": {"served": "summarization"}})
+    lost = Manifest(tmp_path / "m.json", "b", {}, {"arxiv_sum": {"served": "base"}})
+    assert ask.answering_adapter(["base", "summarization", "code"], won) == "summarization"
+    assert ask.answering_adapter(["base", "code"], won) == "base"  # not served by this backend
+    assert ask.answering_adapter(["base", "summarization"], lost) == "base"
+    assert ask.answering_adapter(["base", "summarization"], None) == "base"
