@@ -293,3 +293,29 @@ def test_the_summarization_winner_answers_when_it_is_served(tmp_path):
     assert ask.answering_adapter(["base", "code"], won) == "base"  # not served by this backend
     assert ask.answering_adapter(["base", "summarization"], lost) == "base"
     assert ask.answering_adapter(["base", "summarization"], None) == "base"
+
+
+def test_chat_page_asks_the_papers_and_shows_the_passages(proxy_index, embedded_model, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    env = {
+        "LORABENCH_CHAT_ENDPOINT": "",
+        "LORABENCH_CHAT_BASE": str(embedded_model),
+        "LORABENCH_CHAT_ADAPTERS": "",
+        "LORABENCH_CHAT_SCAN": "0",
+        "LORABENCH_CHAT_MAX_NEW_TOKENS": "8",
+        "LORABENCH_CHAT_TEMPERATURE": "0",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    rows, _ = index.read_corpus("arxiv", "test")
+    question = "What is this about: " + " ".join(rows[1]["input"].split()[5:25]) + "?"
+    at = AppTest.from_file(str(ROOT / "serving" / "chat_app.py"), default_timeout=300).run()
+    at.sidebar.toggle(key="ask_papers").set_value(True).run()
+    assert any("index: arxiv test (offline proxy)" in c.value for c in at.sidebar.caption)
+    at.chat_input(key="prompt").set_value(question).run()
+    assert not at.exception, at.exception
+    labels = [e.label for e in at.main.expander if e.label.startswith("[")]
+    assert labels and labels[0].startswith(f"[1] paper {rows[1]['id']}, chunk ")
+    passages = [t.value for t in at.text]
+    assert passages and passages[0] in rows[1]["input"]  # the passage is the paper's own text

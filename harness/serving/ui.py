@@ -94,6 +94,37 @@ def _show_answer(answer: dict) -> None:
         st.error(answer["error"])
     else:
         st.markdown(answer["content"])
+    _show_sources(answer.get("sources") or [])
+
+
+def _show_sources(sources: list[dict]) -> None:
+    """Each retrieved passage under its source line: paper, chunk and score; the passage on click."""
+    if sources:
+        st.caption("Sources")
+    for i, src in enumerate(sources, start=1):
+        with st.expander(f"[{i}] paper {src['paper']}, chunk {src['chunk']}, score {src['score']:.4f}"):
+            st.text(src["text"])
+
+
+def _ask_sidebar() -> bool:
+    """The "Ask the papers" switch, and what it would search."""
+    from harness.retrieval import index
+
+    on = st.sidebar.toggle(
+        "Ask the papers",
+        key="ask_papers",
+        help="answer from the retrieval index's top passages (hybrid), with the summarization winner, citing the sources",
+    )
+    if on:
+        record = index.read("arxiv", "test")
+        if record and record.get("complete"):
+            proxy = " (offline proxy)" if record["corpus"]["proxy"] else ""
+            st.sidebar.caption(
+                f"index: arxiv test{proxy}, {record['papers']} papers, {record['chunks']} chunks, {record['embedding']['name']}"
+            )
+        else:
+            st.sidebar.error("no arxiv test index yet: build it with `lorabench index arxiv --split test`")
+    return on
 
 
 def _show_history(history: list[dict]) -> None:
@@ -205,6 +236,7 @@ def main() -> None:
     )
     if side_by_side and adapter == BASE:
         st.sidebar.info("Pick an adapter to compare with the base.")
+    ask_papers = _ask_sidebar()
     settings, system = _settings_sidebar()
     if st.sidebar.button("Clear chat", key="clear"):
         st.session_state["history"] = []
@@ -219,6 +251,9 @@ def main() -> None:
     history.append({"role": "user", "content": prompt})
     with st.chat_message("user"):
         st.markdown(prompt)
+    if ask_papers:
+        _ask(backend, prompt, history, available, served, settings)
+        return
     columns = [BASE, adapter] if side_by_side and adapter != BASE else [adapter]
     # In the history before the first token: a rerun mid-answer keeps the turn and what it said.
     turn = {"role": "assistant", "answers": [{"adapter": name, "content": "", "pending": True} for name in columns]}
@@ -232,3 +267,22 @@ def main() -> None:
             with container:
                 _answer(backend, _conversation(history[:-1], answer["adapter"], system), answer, settings, served)
         stop.empty()
+
+
+def _ask(backend, question: str, history: list[dict], available: list[str], served, settings: GenerationSettings) -> None:
+    """One question answered from the papers: retrieve, answer with the summarization winner, cite."""
+    from harness.retrieval import ask
+
+    adapter = ask.answering_adapter(available, served)
+    answer = {"adapter": adapter, "content": "", "pending": True, "sources": []}
+    history.append({"role": "assistant", "answers": [answer]})
+    with st.chat_message("assistant"):
+        try:
+            hits = ask.retrieve(question)
+        except LorabenchError as exc:
+            answer.update(error=str(exc), pending=False)
+            st.error(str(exc))
+            return
+        answer["sources"] = [{"paper": h.paper, "chunk": h.chunk, "score": h.score, "text": h.text} for h in hits]
+        _answer(backend, ask.prompt(question, hits), answer, settings, served)
+        _show_sources(answer["sources"])
