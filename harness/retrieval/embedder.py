@@ -35,8 +35,24 @@ class Embedder:
         return int(self.model.get_embedding_dimension())
 
     def encode(self, texts: list[str], batch_size: int = 32):
-        """Unit-length float32 vectors (cosine similarity is a dot product)."""
-        return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        """Unit-length float32 vectors (cosine similarity is a dot product).
+
+        A query or two is encoded on one thread: matrices that small gain nothing from more, and on
+        a busy machine a second thread waiting for its core made one query 20x slower
+        (benchmarks/RESULTS.md, "Retrieval at scale")."""
+        import torch
+
+        few = len(texts) <= 4
+        threads = torch.get_num_threads()
+        if few:
+            torch.set_num_threads(1)
+        try:
+            return self.model.encode(
+                texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
+        finally:
+            if few:
+                torch.set_num_threads(threads)
 
 
 def resolve(name: str | None = None) -> Embedder:
