@@ -131,12 +131,12 @@ def build(
     wanted = provenance(dataset, split, m, emb, chunking, qdrant_url)
     where = location(dataset, split)
     existing = read(dataset, split)
-    if existing and _identity(existing) != _identity(wanted) or existing and existing.get("qdrant") != wanted["qdrant"]:
-        if not force:
-            raise LorabenchError(f"{where} was built {_difference(existing, wanted)}: pass --force to rebuild it")
+    if existing and (_identity(existing) != _identity(wanted) or existing.get("qdrant") != wanted["qdrant"]) and not force:
+        raise LorabenchError(f"{where} was built {_difference(existing, wanted)}: pass --force to rebuild it")
+    if existing and force:
         _remove(existing, where)
         existing = None
-    if existing and existing.get("complete") and not force:
+    if existing and existing.get("complete"):
         log.info("the %s %s index is already built at %s (%d chunks); --force rebuilds it", dataset, split, where, existing["chunks"])
         return where
     if wanted["corpus"]["proxy"]:
