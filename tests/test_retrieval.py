@@ -319,3 +319,32 @@ def test_chat_page_asks_the_papers_and_shows_the_passages(proxy_index, embedded_
     assert labels and labels[0].startswith(f"[1] paper {rows[1]['id']}, chunk ")
     passages = [t.value for t in at.text]
     assert passages and passages[0] in rows[1]["input"]  # the passage is the paper's own text
+
+
+def test_ask_through_a_remote_endpoint(proxy_index, embedded_model, lorabench_home):
+    """`lorabench ask --endpoint` against a real OpenAI-compatible server on loopback (`lorabench serve --api`)."""
+    from conftest import serve_in_thread
+
+    from harness.retrieval import ask
+    from harness.serving.api import make_server
+    from harness.serving.backend import GenerationSettings, complete
+    from harness.serving.local import LocalBackend
+
+    backend = LocalBackend(embedded_model, {})
+    server = make_server(backend, "127.0.0.1", 0)
+    serve_in_thread(server)
+    question = "Which library tracks experiments?"
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/v1"
+        env = {**os.environ, "LORABENCH_HOME": str(lorabench_home)}
+        args = ["ask", question, "-k", "2", "--endpoint", url, "--max-new-tokens", "8", "--temperature", "0"]
+        done = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        hits = ask.retrieve(question, k=2)
+        expected = complete(backend, ask.prompt(question, hits), "base", GenerationSettings(max_new_tokens=8, temperature=0))
+        answer, listed = done.stdout.split("\nSources:\n")
+        assert answer.strip() == expected.strip()  # the server's answer to the same passages
+        assert listed.splitlines() == ask.sources(hits)
+    finally:
+        server.shutdown()
+        server.server_close()
