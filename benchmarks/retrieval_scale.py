@@ -164,6 +164,7 @@ def markdown(results: list[dict], command: str, where: str) -> str:
             f"{r['dense_p50_ms']:.0f} / {r['dense_p95_ms']:.0f} ms | {r['bm25_p50_ms']:.0f} / {r['bm25_p95_ms']:.0f} ms | "
             f"{r['hybrid_p50_ms']:.0f} / {r['hybrid_p95_ms']:.0f} ms | {r['max_rss_mb']:.0f} MB |"
         )
+    lines.append("")
     for r in results:
         lines.append(
             f"- Embedding one query ({r['size']:,}-chunk run): torch's default threads {r['query_all_threads_ms']:.0f} ms, "
