@@ -7,7 +7,7 @@ Everything runs in this one process, side by side, with lm-eval's Python API on 
 - stock: lm-eval's own `HFLM` (what `lm_eval --model hf --model_args pretrained=...,peft=...`
   builds), at each --batches size;
 - lorabench: the model `lorabench eval` builds (`harness.matrix.models.load_lm`), at its default
-  batch size unless --lorabench-batch says otherwise.
+  batch size and at 16 unless --lorabench-batches says otherwise.
 Each goes through `lm_eval.simple_evaluate` on the task (so the sandbox scores the code too), with
 the model's `generate_until` timed on its own: generation time excludes model loading and scoring.
 Every answer is compared prompt by prompt with stock batch 1's. Throughput counts the tokens of
@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine_ceiling  # noqa: E402
 from _common import machine, publish, today  # noqa: E402
 
 SECTION = "Eval generation throughput"
@@ -33,16 +34,17 @@ TASK = "humaneval_greedy"
 
 
 def timed(lm) -> dict:
-    """Wrap lm.generate_until to add its wall time to the returned dict's 'gen_s'."""
-    clock = {"gen_s": 0.0}
+    """Wrap lm.generate_until to add its wall and CPU time to the returned dict's 'gen_s', 'cpu_s'."""
+    clock = {"gen_s": 0.0, "cpu_s": 0.0}
     inner = lm.generate_until
 
     def generate_until(requests, *a, **kw):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             return inner(requests, *a, **kw)
         finally:
             clock["gen_s"] += time.perf_counter() - started
+            clock["cpu_s"] += time.process_time() - cpu
 
     lm.generate_until = generate_until
     return clock
@@ -74,7 +76,7 @@ def run_one(build, limit: int, gen: int) -> dict:
     answers = {s["doc_id"]: s["resps"][0][0] for s in results["samples"][TASK]}
     score = api.result_value(results, TASK, "pass@1")
     del lm
-    return {"load_s": load_s, "gen_s": clock["gen_s"], "total_s": total_s, "answers": answers, "pass@1": score}
+    return {"load_s": load_s, "gen_s": clock["gen_s"], "cpu_s": clock["cpu_s"], "total_s": total_s, "answers": answers, "pass@1": score}
 
 
 def main() -> int:
@@ -82,7 +84,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=32, help="HumanEval prompts (default 32)")
     parser.add_argument("--max-gen-toks", type=int, default=128, help="new tokens (default 128)")
     parser.add_argument("--batches", default="1,4,8,16,32", help="stock batch sizes (default 1,4,8,16,32; 1 is the reference)")
-    parser.add_argument("--lorabench-batch", type=int, help="lorabench eval's batch size (default: its own default)")
+    parser.add_argument("--lorabench-batches", help="lorabench eval's batch sizes (default: its own default, and 16)")
     parser.add_argument("--adapter", help="PEFT adapter directory (default $LORABENCH_HOME/adapters/code-<embedded base>)")
     parser.add_argument("--no-adapter", action="store_true", help="the base alone")
     parser.add_argument("--write", action="store_true", help="record in benchmarks/RESULTS.md")
@@ -113,9 +115,9 @@ def main() -> int:
                 "pass --adapter DIR, or --no-adapter"
             )
         systems.append(("base + adapter", cells.read_adapter(path)))
-    settings = EvalSettings(tasks=[TASK], backend="hf", device="cpu")
-    if args.lorabench_batch:
-        settings.batch_size = args.lorabench_batch
+    default_batch = EvalSettings(tasks=[TASK]).batch_size
+    ours_batches = [int(b) for b in args.lorabench_batches.split(",")] if args.lorabench_batches else sorted({default_batch, 16})
+    ceiling = machine_ceiling.measure(base.path)
     tok = AutoTokenizer.from_pretrained(base.path)
 
     def tokens(answers: dict) -> int:
@@ -125,30 +127,41 @@ def main() -> int:
     for label, adapter in systems:
         runs = {}
         for b in batches:
-            kwargs = {"pretrained": str(base.path), "batch_size": b, "dtype": settings.dtype, "device": "cpu"}
+            kwargs = {"pretrained": str(base.path), "batch_size": b, "dtype": EvalSettings.dtype, "device": "cpu"}
             if adapter:
                 kwargs["peft"] = str(adapter.path)
             runs[f"stock batch {b}"] = run_one(lambda kwargs=kwargs: HFLM(**kwargs), args.limit, args.max_gen_toks)
             print(f"{label}: stock batch {b}: {runs[f'stock batch {b}']['gen_s']:.1f} s", file=sys.stderr, flush=True)
-        ours = f"lorabench eval (batch {settings.batch_size})"
-        runs[ours] = run_one(lambda adapter=adapter: load_lm(base, adapter, settings), args.limit, args.max_gen_toks)
-        print(f"{label}: {ours}: {runs[ours]['gen_s']:.1f} s", file=sys.stderr, flush=True)
+        for b in ours_batches:
+            settings = EvalSettings(tasks=[TASK], backend="hf", device="cpu", batch_size=b)
+            ours = f"lorabench eval (batch {b})"
+            runs[ours] = run_one(lambda adapter=adapter, settings=settings: load_lm(base, adapter, settings), args.limit, args.max_gen_toks)
+            print(f"{label}: {ours}: {runs[ours]['gen_s']:.1f} s", file=sys.stderr, flush=True)
         ref = runs["stock batch 1"]
         for name, r in runs.items():
             same = sum(r["answers"][d] == a for d, a in ref["answers"].items())
+            n_tok = tokens(r["answers"])
+            batch = 1 if name == "stock batch 1" else int(name.rstrip(")").split()[-1])
             rows.append(
-                f"| {label} | {name} | {r['load_s']:.1f} | {r['gen_s']:.1f} | {tokens(r['answers']) / r['gen_s']:.1f} | "
-                f"{ref['gen_s'] / r['gen_s']:.2f}x | {same}/{len(ref['answers'])} | {r['pass@1']:.4f} |"
+                f"| {label} | {name} | {r['load_s']:.1f} | {r['gen_s']:.1f} | {r['cpu_s']:.1f} | {n_tok / r['gen_s']:.1f} | "
+                f"{ref['gen_s'] / r['gen_s']:.2f}x | {ref['cpu_s'] / r['cpu_s']:.2f}x | "
+                f"{n_tok / r['cpu_s'] / ceiling.batched_tokens_s(batch):.0%} | {same}/{len(ref['answers'])} | {r['pass@1']:.4f} |"
             )
         stock_best = min((k for k in runs if k.startswith("stock")), key=lambda k: runs[k]["gen_s"])
-        mine = runs[ours]
-        summary.append(
-            f"{label}: lorabench {ref['gen_s'] / mine['gen_s']:.2f}x stock batch 1, "
-            f"{runs[stock_best]['gen_s'] / mine['gen_s']:.2f}x stock's best ({stock_best}); "
-            f"{sum(mine['answers'][d] == a for d, a in ref['answers'].items())}/{len(ref['answers'])} answers identical to stock batch 1"
-        )
-    cmd = "OMP_NUM_THREADS unset (torch: all cores, as `lorabench eval`)" if "OMP_NUM_THREADS" not in os.environ else (
-        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+        stock_best_cpu = min((k for k in runs if k.startswith("stock")), key=lambda k: runs[k]["cpu_s"])
+        for b in ours_batches:
+            mine = runs[f"lorabench eval (batch {b})"]
+            summary.append(
+                f"{label}, lorabench eval batch {b}: {ref['gen_s'] / mine['gen_s']:.2f}x stock batch 1 and "
+                f"{runs[stock_best]['gen_s'] / mine['gen_s']:.2f}x stock's best ({stock_best}) in wall time; "
+                f"{ref['cpu_s'] / mine['cpu_s']:.2f}x and {runs[stock_best_cpu]['cpu_s'] / mine['cpu_s']:.2f}x ({stock_best_cpu}) in CPU time; "
+                f"{sum(mine['answers'][d] == a for d, a in ref['answers'].items())}/{len(ref['answers'])} answers identical to stock "
+                f"batch 1, pass@1 {mine['pass@1']:.4f} vs {ref['pass@1']:.4f}"
+            )
+    cmd = (
+        "OMP_NUM_THREADS unset (torch: all cores, as `lorabench eval`)"
+        if "OMP_NUM_THREADS" not in os.environ
+        else (f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
     )
     import torch
 
@@ -158,17 +171,23 @@ def main() -> int:
             "",
             f"- Command: `.venv/bin/python benchmarks/eval_throughput.py --limit {args.limit} --max-gen-toks {args.max_gen_toks} "
             f"--batches {','.join(map(str, batches))}"
-            + (f" --lorabench-batch {args.lorabench_batch}" if args.lorabench_batch else "")
+            + (f" --lorabench-batches {args.lorabench_batches}" if args.lorabench_batches else "")
             + (" --no-adapter" if args.no_adapter else "")
             + " --write`",
             f"- Machine: {machine()} (1/5/15 min: {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}; the cores were shared with other "
             f"work, so every time is an upper bound); {cmd}, torch threads {torch.get_num_threads()}",
             f"- Adapter: {systems[1][1].path.name if len(systems) > 1 else '(none)'} (PEFT directory, loaded with peft= on the stock side)",
-            "- Generation s = wall time inside `generate_until` (model loading and sandbox scoring apart); tokens/s counts the "
-            "answers' tokens; speed-up against stock batch 1 of the same system; identical = answers equal to stock batch 1's.",
+            "- Generation s = wall time inside `generate_until` (model loading and sandbox scoring apart), CPU s = the process's "
+            "CPU time over the same span (with one thread, what the work cost whatever else ran); tokens/s counts the answers' "
+            "tokens over the wall time; speed-ups against stock batch 1 of the same system; of ceiling = answers' tokens per CPU "
+            "second over the decode ceiling at that batch size (below; prefill included in the time, so a lower bound); "
+            "identical = answers equal to stock batch 1's.",
+            "- Ceiling, measured in this run (benchmarks/machine_ceiling.py):",
+            *(f"  {line}" for line in machine_ceiling.describe(ceiling)),
             "",
-            "| system | engine | load s | generation s | tokens/s | vs stock batch 1 | identical | pass@1 |",
-            "|---|---|---|---|---|---|---|---|",
+            "| system | engine | load s | generation s | CPU s | tokens/s | vs stock batch 1 (wall) | (CPU) | of ceiling | identical "
+            "| pass@1 |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
             *(f"- **{s}**" for s in summary),
