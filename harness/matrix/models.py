@@ -1,4 +1,5 @@
-"""The model a cell is evaluated with: lm-eval's own `hf` (peft= for an adapter) or vLLM model."""
+"""The model a cell is evaluated with: lm-eval's `hf` model with lorabench's faster greedy generation
+(`fast_hf`; peft= for an adapter) or lm-eval's vLLM model."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ def load_lm(base, adapter, settings):
     """An lm-eval model of `base` (+ `adapter`) for `settings` (a `run.EvalSettings`)."""
     if settings.backend == "hf":
         import torch
-        from lm_eval.models.huggingface import HFLM
+
+        from harness.matrix.fast_hf import FastHFLM
 
         # lm-eval's hf model assumes CUDA unless told otherwise.
         device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -22,7 +24,7 @@ def load_lm(base, adapter, settings):
         if adapter:
             kwargs["peft"] = str(adapter.path)
         log.debug("loading %s%s (hf, batch %s)", base.name, f" + {adapter.name}" if adapter else "", settings.batch_size)
-        return HFLM(**kwargs)
+        return FastHFLM(**kwargs)
     if settings.backend == "vllm":
         try:
             from lm_eval.models.vllm_causallms import VLLM

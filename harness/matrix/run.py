@@ -5,9 +5,10 @@
      and compute each task's comparability key (task version, document hashes, limit, and every
      setting declared to change scores);
   3. for every (base, adapter) with a cell not yet in the store: load the model once through
-     lm-eval's own `hf` model (peft= for the adapter) or vLLM (`models`), run lm-eval's
-     `simple_evaluate` task by task, and write the cell (metrics with bootstrap CIs, per-sample
-     scores, provenance; `record`) in one transaction, lm-eval's JSON results and samples beside it.
+     lm-eval's `hf` model with lorabench's greedy generation (`fast_hf`; peft= for the adapter) or
+     vLLM (`models`), run lm-eval's `simple_evaluate` task by task, and write the cell (metrics
+     with bootstrap CIs, per-sample scores, provenance; `record`) in one transaction, lm-eval's
+     JSON results and samples beside it.
 A killed run loses only the cell in flight; the next run skips every finished cell (`--force`
 recomputes). A per-(base, adapter) file lock keeps concurrent runs from computing the same cells.
 """
