@@ -34,7 +34,7 @@ class DemoSettings:
     limit: int = 16  # documents per task
     max_steps: int | None = None  # None: the embedded recipes' own
     max_gen_toks: int = 128
-    batch_size: int = 8
+    batch_size: int = 16
 
     @property
     def gen_kwargs(self) -> dict:

@@ -53,7 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="evaluate only the first N documents of each task (cells with different limits are never compared)",
     )
     p.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="hf (default) or vllm (GPU, LoRA through one engine)")
-    p.add_argument("--batch-size", default="8", type=batch_size, help="generation batch size, 'auto' or 'auto:N' (default 8)")
+    p.add_argument(
+        "--batch-size",
+        default="16",
+        type=batch_size,
+        help="generation batch size, 'auto' or 'auto:N' (default 16: the answers are the same at any size; lower it on a small GPU)",
+    )
     p.add_argument("--device", help="torch device for the hf backend (default: lm-eval's choice)")
     p.add_argument("--dtype", default="auto", help="model dtype (default auto)")
     p.add_argument(

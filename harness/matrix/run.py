@@ -45,7 +45,7 @@ class EvalSettings:
     tasks: list[str] = _setting(changes_scores=False)  # each task is its own cell, with its own key
     limit: int | None = _setting(None, changes_scores=True)
     backend: str = _setting("hf", changes_scores=True)  # hf | vllm: different kernels, different greedy text
-    batch_size: int | str = _setting(8, changes_scores=False)  # left padding: the same answers at any batch
+    batch_size: int | str = _setting(16, changes_scores=False)  # the same greedy answers at any batch (tests/test_fast_hf.py)
     device: str | None = _setting(None, changes_scores=False)
     dtype: str = _setting("auto", changes_scores=True)
     apply_chat_template: bool = _setting(True, changes_scores=True)
