@@ -2,8 +2,9 @@
 text post-processing, a leaner decode loop.
 
 What it changes, each measured by benchmarks/eval_throughput.py:
-- an adapter is merged into a full-precision copy of the weights for generation (peft's
-  merge_and_unload), so a step is one matmul per projection instead of three;
+- on CPU, an adapter is merged into a full-precision copy of the weights for generation (peft's
+  merge_and_unload), so a step is one matmul per projection instead of three (on a GPU the copy
+  would double a large base's memory, so the adapter generates unmerged there);
 - a row leaves the batch as soon as it hits an EOS token or a stop sequence (lm-eval's HFLM keeps
   every row generating until the whole batch is done) and its freed slot is refilled with the
   next prompt (continuous batching: the new row is prefilled alone and its KV cache left-padded
@@ -50,7 +51,13 @@ def merged_copy(model):
         return model
     if not isinstance(model, PeftModel):
         return model
-    dtype = next(model.parameters()).dtype
+    first = next(model.parameters())
+    if first.device.type != "cpu":
+        # A second copy of a 7B base would double its accelerator memory (and a float32 one
+        # quadruple a bf16 base's): there the adapter generates unmerged. Measured only on CPU.
+        log.debug("generating with the unmerged adapter on %s (a merged copy would double the model's memory)", first.device)
+        return model
+    dtype = first.dtype
     twin = copy.deepcopy(model)
     if dtype not in (torch.float32, torch.float64):
         twin = twin.float()  # merge W + BA at full precision, round once
