@@ -17,7 +17,7 @@ Output (`$LORABENCH_HOME/data/<name>/`):
   eval/validation.jsonl, eval/test.jsonl      {"id", "prompt", "reference", ...} (lm-eval tasks)
   full/validation.jsonl, full/test.jsonl      {"id", "input", "target"} before truncation (what a
                                               retrieval index chunks: whole articles)
-  manifest.json                               source, seed, sizes, filters, token stats, hashes
+  manifest.json                               source, seed, sizes, filters, token stats, decontamination, hashes
 """
 
 from __future__ import annotations
