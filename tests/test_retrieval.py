@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -92,7 +93,8 @@ def test_a_killed_build_resumes_without_duplicates(eval_data, lorabench_home):
     proc = subprocess.Popen([*cmd, "--batch-size", "8", "--force"], cwd=ROOT, env=env, stderr=subprocess.PIPE, start_new_session=True)
     seen = b""
     deadline = time.time() + 600
-    while b"16/" not in seen and time.time() < deadline:  # two batches are in Qdrant
+    # Until the progress line says two batches are in Qdrant ("16/N chunk"; a path may hold "16/" too).
+    while not re.search(rb"(?<![\w/-])(1[6-9]|[2-9]\d|\d{3,})/\d+ chunk", seen) and time.time() < deadline:
         seen += os.read(proc.stderr.fileno(), 4096) or b""
         if proc.poll() is not None:
             break
