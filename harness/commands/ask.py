@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="arxiv", help="the indexed data set (default arxiv)")
     p.add_argument("--split", default="test", choices=["test", "validation"], help="the indexed split (default test)")
     p.add_argument("-k", type=at_least(1), default=5, help="passages to retrieve (default 5)")
-    p.add_argument("--method", default="hybrid", choices=["hybrid", "dense", "bm25"], help="retrieval (default hybrid)")
+    from harness.retrieval.search import METHODS
+
+    p.add_argument("--method", default="hybrid", choices=METHODS, help="retrieval (default hybrid)")
     p.add_argument("--use", metavar="ADAPTER", help="answer with this adapter (or base) instead of the summarization winner")
     p.add_argument("--show-passages", action="store_true", help="print each passage under its source line")
     add_backend_args(p, endpoint_help="answer through this OpenAI-compatible endpoint (TGI, vLLM) instead of the local backend")

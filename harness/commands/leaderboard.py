@@ -33,16 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness import benchmarks, pages, settings
     from harness.errors import LorabenchError
-    from harness.matrix.run import default_db
     from harness.results import compare, table
-    from harness.results.store import ResultStore
 
     if args.include_path:
         benchmarks.add_include_path(args.include_path)
-    db = (args.db or default_db()).expanduser()
-    if not db.is_file():
-        raise LorabenchError(f"no results database at {db}: {_fix_for_missing(args.db)}")
-    store = ResultStore.open_read_only(db)  # a file that is not a lorabench store is refused here, unchanged
+    db, store = open_store(args.db)
     if args.page:
         return pages.run_page(pages.ROOT / "leaderboard" / "app.py", args.port, args.host, {settings.RESULTS_DB.name: str(db)})
     all_cells = store.cells()
@@ -57,6 +52,19 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         table.write(args.csv, table.to_csv(rows))
     return 0
+
+
+def open_store(given: Path | None):
+    """(path, read-only store) of `--db` or the default database; a missing file or one that is not
+    a lorabench store is one line (the demo's database named when the demo ran)."""
+    from harness.errors import LorabenchError
+    from harness.matrix.run import default_db
+    from harness.results.store import ResultStore
+
+    db = (given or default_db()).expanduser()
+    if not db.is_file():
+        raise LorabenchError(f"no results database at {db}: {_fix_for_missing(given)}")
+    return db, ResultStore.open_read_only(db)  # refused here, unchanged, when it is not a store
 
 
 def _fix_for_missing(given: Path | None) -> str:

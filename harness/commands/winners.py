@@ -26,19 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness import benchmarks
-    from harness.commands.leaderboard import _fix_for_missing
-    from harness.errors import LorabenchError
-    from harness.matrix.run import default_db
+    from harness.commands.leaderboard import open_store
     from harness.results import winners
-    from harness.results.store import ResultStore
     from harness.serving import manifest
 
     if args.include_path:
         benchmarks.add_include_path(args.include_path)
-    db = (args.db or default_db()).expanduser()
-    if not db.is_file():
-        raise LorabenchError(f"no results database at {db}: {_fix_for_missing(args.db)}")
-    store = ResultStore.open_read_only(db)
+    db, store = open_store(args.db)
     decided = winners.decide(store, args.base)
     for base, decisions in decided.items():
         where = None

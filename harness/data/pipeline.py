@@ -108,7 +108,7 @@ def prepare_dataset(
     _check_not_empty(name, split_rows)
 
     # 4. Truncate to the token budget of the base model's tokenizer (held-out rows kept whole too).
-    tok = _load_tokenizer(tokenizer)
+    tok = load_tokenizer(tokenizer)
     truncated: dict = {}
     whole = {s: [{"id": r["id"], "input": r["input"], "target": r["target"]} for r in split_rows[s]] for s in ("validation", "test")}
     if budget:
@@ -292,7 +292,8 @@ def _eval_row(bench: benchmarks.Benchmark, r: dict) -> dict:
     return row
 
 
-def _load_tokenizer(name_or_path: str):
+def load_tokenizer(name_or_path: str):
+    """The tokenizer of a registry model (the embedded one converted on first use) or a checkpoint dir."""
     from transformers import AutoTokenizer
 
     from harness.models import registry

@@ -77,12 +77,17 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
                 if res is None:
                     out.append(row)
                     continue
-                row.delta, row.delta_low, row.delta_high, row.p_value = res.delta, res.low, res.high, res.p_value
-                row.significant = res.significant
-                if m.higher_is_better is not None:
-                    row.improves = res.significant and ((res.delta > 0) == m.higher_is_better)
+                _apply(row, res)
             out.append(row)
     return out
+
+
+def _apply(row: Row, res) -> None:
+    """A paired result on its row: delta, CI, p, and whether it is a significant gain."""
+    row.delta, row.delta_low, row.delta_high, row.p_value = res.delta, res.low, res.high, res.p_value
+    row.significant = res.significant
+    if row.higher_is_better is not None:
+        row.improves = res.significant and ((res.delta > 0) == row.higher_is_better)
 
 
 _NOT_SETTINGS = ("task", "version", "docs", "metadata")  # differ between two tasks of the same documents
@@ -119,15 +124,7 @@ def versus_rows(cells: list[Cell], samples_of) -> list[Row]:
             if res is None:
                 continue
             row = Row(cell.task, cell.base, cell.adapter, m.name, m.value, m.ci_low, m.ci_high, m.n, m.higher_is_better)
-            row.delta, row.delta_low, row.delta_high, row.p_value, row.significant = (
-                res.delta,
-                res.low,
-                res.high,
-                res.p_value,
-                res.significant,
-            )
-            if m.higher_is_better is not None:
-                row.improves = res.significant and ((res.delta > 0) == m.higher_is_better)
+            _apply(row, res)
             row.data, row.key, row.kind, row.versus = str(cell.provenance.get("data_label", "")), cell.comparable_key[:8], "versus", other
             out.append(row)
     return out

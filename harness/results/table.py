@@ -30,7 +30,7 @@ def decontamination_note(rows: list[Row]) -> str:
     seen = {(r.base, r.adapter): r.train_decontamination for r in rows if r.adapter and r.kind == "model"}
     if not seen:
         return ""
-    short = {key: _system(Row("", key[0], key[1], "", 0.0, None, None, 0, None)) for key in seen}
+    short = {key: _short(key[1], key[0]) for key in seen}
     unique = len(set(short.values())) == len(short)
     parts = [f"{short[key] if unique else key[1]}: {text or 'not recorded'}" for key, text in sorted(seen.items())]
     return f"Training data vs evaluation sets ({decontamination.DEFINITION}): " + "; ".join(parts)
@@ -89,10 +89,12 @@ def mark(row: Row) -> str:
     return "better" if row.improves else ("worse" if row.improves is False else "*")
 
 
+def _short(adapter: str, base: str) -> str:
+    return adapter.removesuffix(f"-{base}")  # the group names the base once
+
+
 def _system(row: Row) -> str:
-    if not row.adapter:
-        return "(base)"
-    return row.adapter.removesuffix(f"-{row.base}")  # the group names the base once
+    return _short(row.adapter, row.base) if row.adapter else "(base)"
 
 
 def _compact_cells(row: Row) -> list[str]:

@@ -65,7 +65,7 @@ def pack(article: str, ranked: list[Hit], tokenizer, budget: int) -> tuple[str, 
 
 def build(name: str = "arxiv", split: str = "test", *, force: bool = False) -> Path:
     """Write the retrieval-context eval rows of a prepared data set (building its index if needed)."""
-    from harness.data.pipeline import _load_tokenizer
+    from harness.data.pipeline import load_tokenizer
 
     rows, m = index.read_corpus(name, split)
     truncation = m.get("truncation") or {}
@@ -91,7 +91,7 @@ def build(name: str = "arxiv", split: str = "test", *, force: bool = False) -> P
         if json.loads(described.read_text())["index"] == wanted["index"]:
             return out
     bench = benchmarks.for_data(name)
-    base_tok = _load_tokenizer(tokenizer_name)
+    base_tok = load_tokenizer(tokenizer_name)
     by_id = {str(r["id"]): r for r in rows}
     eval_rows = io.read_table(paths.data_dir() / name / "eval" / f"{split}.jsonl")
     written = []
