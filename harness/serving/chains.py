@@ -257,10 +257,11 @@ def check_adapters(chain: Chain, backend: Backend, served=None) -> None:
         raise LorabenchError(f"{where}: {problem}")
 
 
-def router_available() -> None:
+def router_available(where: str = "") -> None:
+    """`auto` resolves through `harness.routing`; without it, one line (when the chain is checked)."""
     if importlib.util.find_spec("harness.routing") is None:
         raise LorabenchError(
-            "adapter `auto` needs the router (harness.routing), which this install lacks: name an adapter or base in the step"
+            f"{where}adapter `auto` needs the router (harness.routing), which this install lacks: name an adapter or base in the step"
         )
 
 
