@@ -283,12 +283,12 @@ def backend_base(backend: Backend) -> str:
 def tokenizer_for(backend: Backend):
     """The base's tokenizer, to cut a benchmark step's input to its token budget (None: not at hand,
     e.g. a remote backend whose base is not prepared here; the input then goes whole)."""
-    from harness.data.pipeline import load_tokenizer
-
     base_dir = getattr(backend, "base_dir", None)
     try:
+        from harness.data.pipeline import load_tokenizer  # transformers: absent from the pages' image
+
         return load_tokenizer(str(base_dir or backend_base(backend)))
-    except (LorabenchError, OSError, ValueError) as exc:
+    except (LorabenchError, ImportError, OSError, ValueError) as exc:
         log.warning("no tokenizer for %s (%s): benchmark steps' inputs are not cut to their token budget", backend_base(backend), exc)
         return None
 
