@@ -274,9 +274,20 @@ def test_lorabench_chain_streams_each_step_under_its_header(embedded_model, adap
     assert result.stdout == (
         f"== step 1/2: summary (adapter: summarization) ==\n{summary.output}\n\n== step 2/2: code (adapter: code) ==\n{code.output}\n"
     )
-    as_json = _lorabench("chain", "paper-to-code", "--input", str(article), "--json", *backend, *greedy)
-    assert as_json.returncode == 0, as_json.stderr
-    assert json.loads(as_json.stdout)["steps"] == [r.as_dict() for r in ran]
+
+
+def test_lorabench_chain_json_has_every_steps_record(embedded_model, adapter_paths, ran, tmp_path, capsys):
+    from harness.cli import main
+
+    article = tmp_path / "article.txt"
+    article.write_text(ARTICLE, encoding="utf-8")
+    backend = ["--base", str(embedded_model), "--no-scan"] + [f"--adapter={n}={p}" for n, p in adapter_paths.items()]
+    assert (
+        main(["chain", "paper-to-code", "--input", str(article), "--json", "--temperature", "0", "--max-new-tokens", "10", *backend]) == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["chain"] == "paper-to-code" and out["input"] == str(article)
+    assert out["steps"] == [r.as_dict() for r in ran]
 
 
 def test_lorabench_chain_lists_and_says_what_is_wrong_in_one_line(embedded_model, tmp_path):
