@@ -33,6 +33,7 @@ COMMANDS = [
     "leaderboard",
     "winners",
     "chat",
+    "chain",
     "serve",
     "demo",
 ]
