@@ -158,12 +158,15 @@ def run_demo(settings: DemoSettings) -> Path:
             store = run_matrix([registry.EMBEDDED], [str(merged)], dataclasses.replace(evaluation, routers=list(settings.routers)))
         with stages.stage("index"):
             from harness.commands.index import evaluate as evaluate_index
-            from harness.retrieval import index
+            from harness.retrieval import index, quality
 
             for bench in benchmarks.all_benchmarks():
                 if any(t.compare_with for t in bench.tasks.values()):
                     index.build(bench.data.name, "test")
-                    evaluate_index(bench.data.name, "test", store.path)
+                    if quality.stored(store, index.read(bench.data.name, "test")):
+                        log.info("reusing the retrieval quality cells of the %s index", bench.data.name)
+                    else:
+                        evaluate_index(bench.data.name, "test", store.path)
         with stages.stage("evaluate retrieval"):
             for task, adapter_task in benchmarks.demo_versus_tasks().items():
                 own = [a for a in adapters if Path(a).name == f"{adapter_task}-{registry.EMBEDDED}"]
