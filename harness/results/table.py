@@ -111,8 +111,8 @@ def terminal(rows: list[Row], *, wide: bool = False) -> str:
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines) + "\n\n* " + FOOTNOTE + "\n" + _line(decontamination_note(rows))
     out: list[str] = []
-    # Systems by benchmark first; retrieval indexes after them, in a section of their own.
-    order = {"model": 0, "versus": 1, "retrieval": 2}
+    # Systems by benchmark first; retrieval indexes and routers after them, in sections of their own.
+    order = {"model": 0, "versus": 1, "retrieval": 2, "routing": 3}
     ordered = sorted(rows, key=lambda r: (order.get(r.kind, 3), r.task, r.base, r.key, r.adapter != "", r.adapter, r.metric))
     for (kind, task, base, data), group in groupby(ordered, key=lambda r: (r.kind, r.task, r.base, r.data)):
         group = list(group)
@@ -141,6 +141,8 @@ def markdown(rows: list[Row]) -> str:
 def _group_title(kind: str, task: str, base: str, versus: str) -> str:
     if kind == "retrieval":
         return f"{task}: retrieval with {base} (query: abstract; target: own chunks)"
+    if kind == "routing":
+        return f"{task}: routers among the served adapters of {base} (held-out prompts; right = what the manifest serves; Wilson CIs)"
     if kind == "versus":
         return f"{task} vs {versus} on {base}: each system against itself on the same documents (delta = {task} - {versus})"
     return f"{task} on {base}"
