@@ -203,7 +203,7 @@ def test_route_command_errors_are_one_line(fresh_home, capsys):
     assert "--evaluate" in capsys.readouterr().err
 
 
-def test_route_evaluate_stores_cells_the_leaderboard_shows(centroid, manifest_file, tmp_path, capsys):
+def test_route_evaluate_stores_cells_the_leaderboard_shows(centroid, manifest_file, tmp_path, capsys, monkeypatch):
     from harness import cli
     from harness.results.store import ResultStore
 
@@ -221,6 +221,19 @@ def test_route_evaluate_stores_cells_the_leaderboard_shows(centroid, manifest_fi
     board = capsys.readouterr().out
     assert "routing: routers among the served adapters of smollm2-135m-instruct" in board
     assert "acc_humaneval" in board
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("LORABENCH_RESULTS_DB", str(db))
+    page = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "leaderboard" / "app.py"), default_timeout=120).run()
+    assert not page.exception, page.exception
+    assert "Routing" in [h.value for h in page.main.header]
+    frames = [d.value for d in page.dataframe]
+    accuracy = next(f for f in frames if "metric" in f.columns and "acc_code_instruct" in set(f["metric"]))
+    assert set(accuracy["system"]) == {"centroid"}
+    confusion = next(f for f in frames if "summarization" in f.columns)
+    assert list(confusion.index) == ["arxiv_sum → summarization", "code_instruct → code", "humaneval → code"]
+    assert int(confusion.to_numpy().sum()) == 261
 
 
 # -- serving `auto` --------------------------------------------------------------------------------

@@ -271,19 +271,22 @@ def make_server(
 
 def serve_api(backend, host: str, port: int, router=None, router_error: str | None = None) -> None:
     """Load the backend and answer on http://host:port/v1 until Ctrl-C."""
-    import sys
+    from harness import console
 
-    print(f"loading {backend.description} ...", file=sys.stderr)
+    err = console.stream()  # the terminal, also while third-party output goes to the log file
+
+    print(f"loading {backend.description} ...", file=err)
     if hasattr(backend, "load"):
         backend.load()
     server = make_server(backend, host, port, router=router, router_error=router_error)
     bound_host, bound_port = server.server_address[:2]
     models = ", ".join(backend.list_adapters() + ([AUTO] if router is not None else []))
     if router is not None:
-        print(f"model {AUTO!r} routes with the {router.method} router: {router.describe().get('manifest')}", file=sys.stderr)
+        where = (getattr(router, "manifest", None) or {}).get("path") or "the given serving manifest"
+        print(f"model {AUTO!r} routes with the {router.method} router among the winners of {where}", file=err)
     elif router_error:
-        print(f"model {AUTO!r} is unavailable: {router_error}", file=sys.stderr)
-    print(f"OpenAI-compatible API on http://{bound_host}:{bound_port}/v1 (models: {models}); Ctrl-C stops it", file=sys.stderr)
+        print(f"model {AUTO!r} is unavailable: {router_error}", file=err)
+    print(f"OpenAI-compatible API on http://{bound_host}:{bound_port}/v1 (models: {models}); Ctrl-C stops it", file=err)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
