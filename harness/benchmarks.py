@@ -346,6 +346,17 @@ def demo_tasks() -> list[str]:
     return [b.demo_task for b in registry().values()]
 
 
+def demo_versus_tasks() -> dict[str, str]:
+    """task -> its benchmark's adapter task, for each task declared `compare_with` a demo task (e.g.
+    arxiv_sum_rag): the demo evaluates it on the base and that benchmark's own adapter."""
+    return {
+        t.name: b.adapter
+        for b in registry().values()
+        for t in b.tasks.values()
+        if t.compare_with and t.compare_with == b.demo_task and b.adapter
+    }
+
+
 def metric(task: str, name: str, recorded: dict | None = None) -> Metric | None:
     """The declaration of `task`'s metric `name`: from the registry, else from what a result cell
     recorded of its benchmark (`Benchmark.record`), so stores outlive a folder on the path."""

@@ -34,6 +34,7 @@ COMMANDS = [
     "winners",
     "route",
     "chat",
+    "chain",
     "serve",
     "demo",
 ]

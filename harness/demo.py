@@ -4,7 +4,13 @@
   2. prepare every benchmark's data (offline proxy corpora unless --source hub; HumanEval ships);
   3. train each benchmark's adapter (summarization, code) with the embedded Axolotl recipes;
   4. evaluate the base and base + each adapter on each benchmark's demo task, on a small slice;
-  5. print the leaderboard and say how to open the page and the chat UI.
+  5. decide the winners (`lorabench winners`: the serving manifest), merge the adapters into one
+     (`lorabench merge`, TIES) and evaluate the combined systems on the same documents: the merged
+     adapter, and the routed system (the centroid router picks an adapter per document);
+  6. index the held-out papers (`lorabench index`, with retrieval quality cells) and evaluate the
+     tasks that compare with a demo task (arxiv_sum_rag: retrieval-selected context against head
+     truncation) on the base and that benchmark's own adapter;
+  7. print the leaderboard and say how to open the page and the chat UI.
 The benchmarks, their demo tasks and adapters come from the registry (`harness.benchmarks`).
 Every stage reuses what an earlier run finished (models, data, adapters, result cells), so a rerun
 after an interruption continues where it stopped. The demo lives in $LORABENCH_HOME/demo (its own
@@ -14,6 +20,7 @@ Stage wall times go to $LORABENCH_HOME/demo/results/demo_stages.json.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -35,6 +42,8 @@ class DemoSettings:
     max_steps: int | None = None  # None: the embedded recipes' own
     max_gen_toks: int = 128
     batch_size: int = 16
+    merge_method: str = "ties"
+    routers: tuple[str, ...] = ("centroid",)
 
     @property
     def gen_kwargs(self) -> dict:
@@ -86,14 +95,26 @@ class _Stages:
 
 
 def stage_names() -> list[str]:
-    return ["prepare model", "prepare data", *(f"train {t}" for t in benchmarks.adapter_tasks()), "evaluate", "leaderboard"]
+    return [
+        "prepare model",
+        "prepare data",
+        *(f"train {t}" for t in benchmarks.adapter_tasks()),
+        "evaluate",
+        "winners",
+        "merge",
+        "evaluate combined",
+        "index",
+        "evaluate retrieval",
+        "leaderboard",
+    ]
 
 
 def run_demo(settings: DemoSettings) -> Path:
     from harness.data.pipeline import prepare_dataset
     from harness.matrix.run import EvalSettings, run_matrix
     from harness.models import registry
-    from harness.results import compare, table
+    from harness.results import board, table, winners
+    from harness.serving import manifest as serving_manifest
     from harness.train import job, recipes, record
 
     with _in_demo_home() as home:
@@ -121,23 +142,63 @@ def run_demo(settings: DemoSettings) -> Path:
                         task, registry.EMBEDDED, max_steps=settings.max_steps, source=settings.source, force=target.exists(), no_eval=True
                     )
             adapters.append(str(target))
+        evaluation = EvalSettings(
+            tasks=benchmarks.demo_tasks(), limit=settings.limit, gen_kwargs=settings.gen_kwargs, batch_size=settings.batch_size
+        )
         with stages.stage("evaluate"):
-            store = run_matrix(
-                [registry.EMBEDDED],
-                adapters,
-                EvalSettings(
-                    tasks=benchmarks.demo_tasks(), limit=settings.limit, gen_kwargs=settings.gen_kwargs, batch_size=settings.batch_size
-                ),
+            store = run_matrix([registry.EMBEDDED], adapters, evaluation)
+        with stages.stage("winners"):
+            manifest_path = serving_manifest.write(
+                serving_manifest.build(registry.EMBEDDED, winners.decide(store, registry.EMBEDDED)[registry.EMBEDDED], store.path)
             )
+            log.info("serving manifest: %s", manifest_path)
+        with stages.stage("merge"):
+            merged = _merged(adapters, settings.merge_method)
+        with stages.stage("evaluate combined"):
+            store = run_matrix([registry.EMBEDDED], [str(merged)], dataclasses.replace(evaluation, routers=list(settings.routers)))
+        with stages.stage("index"):
+            from harness.commands.index import evaluate as evaluate_index
+            from harness.retrieval import index, quality
+
+            for bench in benchmarks.all_benchmarks():
+                if any(t.compare_with for t in bench.tasks.values()):
+                    index.build(bench.data.name, "test")
+                    if quality.stored(store, index.read(bench.data.name, "test")):
+                        log.info("reusing the retrieval quality cells of the %s index", bench.data.name)
+                    else:
+                        evaluate_index(bench.data.name, "test", store.path)
+        with stages.stage("evaluate retrieval"):
+            for task, adapter_task in benchmarks.demo_versus_tasks().items():
+                own = [a for a in adapters if Path(a).name == f"{adapter_task}-{registry.EMBEDDED}"]
+                store = run_matrix([registry.EMBEDDED], own, dataclasses.replace(evaluation, tasks=[task]))
         with stages.stage("leaderboard"):
             cells = store.cells()
-            rows = compare.rows(cells, lambda c: store.samples(c.cell_id)) + compare.versus_rows(cells, lambda c: store.samples(c.cell_id))
+            rows = board.rows(cells, lambda c: store.samples(c.cell_id))
             table.write(home / "results" / "leaderboard.md", table.markdown(rows))
             table.write(home / "results" / "leaderboard.csv", table.to_csv(rows))
         print(table.terminal(rows))
         print(_next_steps(home, store.path))
         log.debug("demo stage times: %s", json.dumps(stages.times))
         return store.path
+
+
+def _merged(adapters: list[str], method: str) -> Path:
+    """The demo's adapters merged into one (reused when a finished merge of the same sources is there)."""
+    from harness import adapters as adapter_dirs
+    from harness import provenance
+    from harness.adapters_merge import merge_adapters
+    from harness.models import registry
+
+    out = paths.adapters_dir() / f"merged-{registry.EMBEDDED}"
+    done = adapter_dirs.merge_record(out) if (out / adapter_dirs.MERGE_FILE).is_file() else None
+    if (
+        done
+        and done.get("method") == method
+        and [s.get("sha256") for s in done.get("sources") or []] == [provenance.tree_sha256(Path(a))[0] for a in adapters]
+    ):
+        log.info("reusing the merged adapter at %s", out)
+        return out
+    return merge_adapters(adapters, method, out=out, force=out.exists())
 
 
 def _next_steps(home: Path, db: Path) -> str:

@@ -26,7 +26,7 @@ import streamlit as st
 
 from harness import benchmarks, settings
 from harness.errors import LorabenchError
-from harness.results import compare, table, verdict
+from harness.results import board, table, verdict
 from harness.results.store import ResultStore
 
 ROW_PX = 30  # height of one system's row in a forest plot
@@ -46,7 +46,7 @@ def load(path: str, mtime: float) -> tuple[list, list]:
     """Every cell (without samples) and every leaderboard row; `mtime` re-reads a changed file."""
     store = ResultStore.open_read_only(Path(path))  # a page reads: it never writes to the store
     cells = store.cells()
-    return cells, compare.rows(cells, lambda c: store.samples(c.cell_id)) + compare.versus_rows(cells, lambda c: store.samples(c.cell_id))
+    return cells, board.rows(cells, lambda c: store.samples(c.cell_id))
 
 
 def key_of(*parts: str) -> str:
@@ -366,6 +366,7 @@ def main() -> None:
     routing = [r for r in rows if r.kind == "routing"]
     routing_cells = [c for c in cells if c.provenance.get("kind") == "routing"]
     versus = [r for r in rows if r.kind == "versus"]
+    against_specialist = [r for r in rows if r.kind == "specialist"]
     cells = [c for c in cells if (c.provenance.get("kind") or "model") == "model"]
     rows = [r for r in rows if r.kind == "model"]
     grids = verdict.grids(cells, rows)
@@ -394,6 +395,18 @@ def main() -> None:
     note = table.decontamination_note(rows)
     if note:
         st.caption(note)
+    if against_specialist:
+        st.header("Combined systems against each benchmark's specialist")
+        st.caption(
+            "A routed system (a router picks an adapter per request) or a merged adapter against the adapter that wins the "
+            "benchmark (`lorabench winners`' rule), paired on the same documents; Δ = system − specialist. "
+            "The comparison with the base is in the tables above."
+        )
+        for task in sorted({r.task for r in against_specialist}):
+            spec = next(r.versus for r in against_specialist if r.task == task)
+            shown = table_frame([r for r in against_specialist if r.task == task and r.metric in metrics], len(grids) > 1)
+            st.caption(f"{task}: specialist {spec}")
+            st.dataframe(shown.rename(columns={"Δ vs base": "Δ vs specialist"}), hide_index=True, key=key_of("specialist", task))
     if versus:
         st.header("Retrieval-selected context against head truncation")
         for task in sorted({r.task for r in versus}):

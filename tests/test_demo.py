@@ -50,17 +50,29 @@ def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
         adapter = demo / "adapters" / f"{task}-smollm2-135m-instruct"
         assert (adapter / "adapter_model.safetensors").is_file() and (adapter / "lorabench_training.json").is_file()
     store = ResultStore(demo / "results" / "results.sqlite")
-    cells = store.cells()
+    cells = [c for c in store.cells() if (c.provenance.get("kind") or "model") == "model"]
     grid = {(c.adapter, c.task) for c in cells}
-    adapters = {"", "summarization-smollm2-135m-instruct", "code-smollm2-135m-instruct"}
-    assert grid == {(a, t) for a in adapters for t in ("arxiv_sum", "humaneval_greedy", "code_instruct")}
+    trained = {"summarization-smollm2-135m-instruct", "code-smollm2-135m-instruct"}
+    systems = {"", *trained, "merged-smollm2-135m-instruct", "routed-centroid"}
+    expected = {(a, t) for a in systems for t in ("arxiv_sum", "humaneval_greedy", "code_instruct")}
+    # Retrieval-selected context on the base and the summarization adapter.
+    expected |= {("", "arxiv_sum_rag"), ("summarization-smollm2-135m-instruct", "arxiv_sum_rag")}
+    assert grid == expected
     for c in cells:
         p = c.provenance
         assert c.n == 2 and p["base_sha256"] and p["git_commit"] and p["hardware"] and p["comparable"]["limit"] == 2
-        if c.adapter:
+        if c.adapter in trained:
             assert p["adapter_sha256"] and p["recipe_sha256"] and p["data_manifest_sha256"]
             assert p["train_data_proxy"] is True
             assert p["train_data_decontamination"]["ngram"] == 13
+        elif c.adapter.startswith("merged"):
+            assert p["system"]["kind"] == "merged" and sorted(p["system"]["sources"]) == sorted(trained)
+        elif c.adapter == "routed-centroid":
+            # Every document went somewhere, and the serving manifest's adapters are recorded by hash.
+            assert p["system"]["kind"] == "routed" and sum(p["system"]["routes"].values()) == 2 and p["system"]["adapters"]
+    # The serving manifest the winners stage wrote, and the retrieval quality cells of the index stage.
+    assert (demo / "serving" / "smollm2-135m-instruct.json").is_file()
+    assert {c.adapter for c in store.cells() if c.provenance.get("kind") == "retrieval"} == {"dense", "bm25", "hybrid"}
     assert "offline proxy" in done.stdout and "delta vs base" in done.stdout
     # The footnote says how many of each adapter's training rows overlapped an evaluation set.
     printed = " ".join(done.stdout.split())
@@ -79,12 +91,17 @@ def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
     assert proxy and len(set(proxy)) == len(proxy)  # a warning that changes a result's meaning: once, not per cell
     assert (demo / "results" / "leaderboard.md").is_file()
     stages = json.loads((demo / "results" / "demo_stages.json").read_text())["stages_s"]
-    assert set(stages) == {"prepare model", "prepare data", "train summarization", "train code", "evaluate", "leaderboard"}
+    from harness.demo import stage_names
+
+    assert set(stages) == set(stage_names())
+    assert {"winners", "merge", "evaluate combined", "index", "evaluate retrieval"} <= set(stages)
+    everything = store.cells()
 
     # A rerun reuses every stage and every cell.
     again = subprocess.run([sys.executable, "-m", "harness.cli", *ARGS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "reusing the trained summarization adapter" in again.stderr and "9 of 9 cells are already in" in again.stderr
+    assert "reusing the merged adapter" in again.stderr and "reusing the retrieval quality cells" in again.stderr
     assert [(c.cell_id, c.created_at) for c in ResultStore(demo / "results" / "results.sqlite").cells()] == [
-        (c.cell_id, c.created_at) for c in cells
+        (c.cell_id, c.created_at) for c in everything
     ]

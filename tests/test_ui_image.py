@@ -27,15 +27,18 @@ import json, os, sys
 from streamlit.testing.v1 import AppTest
 
 out = {}
-for name, app, env in json.loads(sys.argv[1]):
+for name, app, env, *switch in json.loads(sys.argv[1]):
     os.environ.update(env)
     at = AppTest.from_file(app, default_timeout=180).run()
+    if switch:  # a sidebar toggle to turn on first, e.g. the chat page's Chains mode
+        at.sidebar.toggle(key=switch[0]).set_value(True).run()
     frames = [d.value.to_dict("records") for d in at.dataframe]
     out[name] = {
         "exception": [str(e.value) for e in at.exception],
         "errors": [e.value for e in at.error],
         "headers": [h.value for h in at.main.header],
         "table": frames[0] if frames else [],
+        "choices": [s.options for s in at.main.selectbox],
     }
 try:
     import torch  # noqa: F401
@@ -106,6 +109,7 @@ def test_both_pages_run_in_the_images_environment(tmp_path):
             str(app / "serving" / "chat_app.py"),
             {"LORABENCH_CHAT_ENDPOINT": "http://127.0.0.1:9", "LORABENCH_CHAT_ADAPTERS": "code"},
         ),
+        ("chains", str(app / "serving" / "chat_app.py"), {}, "chains_mode"),  # the chat page's env, Chains mode on
     ]
     run_env = {
         "PATH": os.environ["PATH"],
@@ -128,3 +132,6 @@ def test_both_pages_run_in_the_images_environment(tmp_path):
         assert row["p"] and row["Δ 95% CI"].startswith("[")
     chat = result["chat"]
     assert chat["exception"] == [] and any("cannot reach the chat endpoint http://127.0.0.1:9" in e for e in chat["errors"]), chat
+    chains = result["chains"]  # the shipped chains are in the build context; the down endpoint is one line
+    assert chains["exception"] == [] and ["paper-to-code"] in chains["choices"], chains
+    assert any("chain paper-to-code step 'summary' names adapter 'summarization'" in e for e in chains["errors"]), chains

@@ -40,6 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--adapters", nargs="*", default=[], metavar="PATH", help="PEFT adapter directories; each is paired with the base it was trained on"
     )
+    p.add_argument(
+        "--routed",
+        nargs="+",
+        default=[],
+        metavar="ROUTER",
+        help="also evaluate each base as a routed system: ROUTER (centroid, arrow) picks, per document, one of the adapters its "
+        "serving manifest ($LORABENCH_HOME/serving/<base>.json, from `lorabench winners`) serves, or the base; the cell is "
+        "named routed-ROUTER and pairs with the base and with each benchmark's specialist on the leaderboard",
+    )
     from harness import benchmarks
 
     p.add_argument(
@@ -113,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         gen_kwargs=gen_kwargs,
         force=args.force,
         db=args.db,
+        routers=list(dict.fromkeys(args.routed)),
     )
     store = run_matrix(args.bases, args.adapters, settings)
     print(f"results: {store.path}  (see them with `lorabench leaderboard --db {store.path}`)")

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness import benchmarks, pages, settings
     from harness.errors import LorabenchError
-    from harness.results import compare, table
+    from harness.results import board, table
 
     if args.include_path:
         benchmarks.add_include_path(args.include_path)
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if args.task and not cells:
         have = ", ".join(sorted({c.task for c in all_cells})) or "none"
         raise LorabenchError(f"no cells of task {args.task!r} in {db} (it has: {have}): pick one of those")
-    rows = compare.rows(cells, lambda c: store.samples(c.cell_id)) + compare.versus_rows(cells, lambda c: store.samples(c.cell_id))
+    rows = board.rows(cells, lambda c: store.samples(c.cell_id))
     print(table.terminal(rows, wide=args.wide), end="")
     if args.markdown:
         table.write(args.markdown, table.markdown(rows))

@@ -11,20 +11,27 @@ from harness.errors import LorabenchError
 log = logging.getLogger(__name__)
 
 
-def load_lm(base, adapter, settings):
-    """An lm-eval model of `base` (+ `adapter`) for `settings` (a `run.EvalSettings`)."""
+def load_lm(base, adapter, settings, *, reuse_answers: bool = False):
+    """An lm-eval model of `base` (+ `adapter`) for `settings` (a `run.EvalSettings`); `reuse_answers`:
+    greedy answers this process already generated with the same weights are not generated again."""
     if settings.backend == "hf":
         import torch
 
         from harness.matrix.fast_hf import FastHFLM
+        from harness.matrix.routed import RoutedLM, RoutedSystem
 
         # lm-eval's hf model assumes CUDA unless told otherwise.
         device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
         kwargs = {"pretrained": str(base.path), "batch_size": settings.batch_size, "dtype": settings.dtype, "device": device}
+        if isinstance(adapter, RoutedSystem):
+            from harness.routing import load_router
+
+            log.debug("loading %s routed by %s over %s", base.name, adapter.method, ", ".join(adapter.adapters))
+            return RoutedLM(router=load_router(base.name, adapter.method), adapters=adapter.adapters, reuse_answers=True, **kwargs)
         if adapter:
             kwargs["peft"] = str(adapter.path)
         log.debug("loading %s%s (hf, batch %s)", base.name, f" + {adapter.name}" if adapter else "", settings.batch_size)
-        return FastHFLM(**kwargs)
+        return FastHFLM(reuse_answers=reuse_answers, **kwargs)
     if settings.backend == "vllm":
         try:
             from lm_eval.models.vllm_causallms import VLLM

@@ -53,6 +53,8 @@ class EvalSettings:
     force: bool = _setting(False, changes_scores=False)
     db: Path | None = _setting(None, changes_scores=False)
     gen_kwargs: dict = _setting(changes_scores=True, default_factory=dict)
+    # Routed systems (`routed.py`): their cells pair with the base's, so the router is no part of the key.
+    routers: list[str] = _setting(changes_scores=False, default_factory=list)
 
     def key_settings(self) -> dict:
         """The score-changing settings of this run (limit enters the key on its own)."""
@@ -76,6 +78,12 @@ def run_matrix(bases: list[str], adapters: list[str], settings: EvalSettings) ->
     check_task_names(settings.tasks, manager)
     base_objs = [cellplan.resolve_base(b) for b in bases]
     pair_list = cellplan.pairs(base_objs, adapter_objs)
+    if settings.routers:
+        if settings.backend != "hf":
+            raise LorabenchError(f"--routed runs on the hf backend (vLLM cannot route by content): drop --backend {settings.backend}")
+        from harness.matrix import routed
+
+        pair_list += [(b, routed.system_for(b.name, m)) for b in base_objs for m in settings.routers]
     tasks = load_tasks(settings, manager)
     keys = {name: cellplan.comparable_key(name, task, settings.limit, settings.key_settings()) for name, task in tasks.items()}
     data_labels = {name: _data_label(name) for name in tasks}
@@ -94,11 +102,8 @@ def run_matrix(bases: list[str], adapters: list[str], settings: EvalSettings) ->
                 if not pending:
                     continue
                 bar.now(f"loading {system}")
-                lm = load_lm(base, adapter, settings)
-                model_hashes = {"base_sha256": provenance.dir_fingerprint(base.path)}
-                if adapter:
-                    model_hashes["adapter_sha256"] = provenance.dir_fingerprint(adapter.path)
-                    model_hashes.update(adapter_dirs.training_summary(adapter.path))
+                lm = load_lm(base, adapter, settings, reuse_answers=True)
+                model_hashes = {"base_sha256": provenance.dir_fingerprint(base.path), **system_record(lm, adapter)}
                 for task_name in pending:
                     key, described = keys[task_name]
                     bar.now(f"{system} · {task_name}")
@@ -106,12 +111,31 @@ def run_matrix(bases: list[str], adapters: list[str], settings: EvalSettings) ->
                     if cell is None:  # a non-zero rank under `accelerate launch`: rank 0 stores the cell
                         continue
                     cell.provenance.update(model_hashes, data=data_labels[task_name])
+                    if hasattr(lm, "route_counts"):
+                        cell.provenance["system"] = {**cell.provenance["system"], "routes": lm.route_counts(task_name)}
                     cell.provenance["data_label"] = data_labels[task_name].get("label", "")
                     if store.add(cell, replace=settings.force):
                         log.debug("stored %s / %s / %s (n=%d, %.0f s)", base.name, label or "(base)", task_name, cell.n, cell.wall_s or 0)
                     bar.advance()
                 del lm
     return store
+
+
+def system_record(lm, adapter) -> dict:
+    """What answered, for the cell's provenance: the adapter's hash and training summary; a merged
+    adapter's sources and method; a routed system's router and the adapters it chose among."""
+    from harness.matrix.routed import RoutedSystem
+
+    if adapter is None:
+        return {}
+    if isinstance(adapter, RoutedSystem):
+        adapters = {name: provenance.dir_fingerprint(path) for name, path in adapter.adapters.items()}
+        return {"system": {"kind": "routed", "router": lm.router.describe(), "manifest": str(adapter.manifest_path), "adapters": adapters}}
+    out = {"adapter_sha256": provenance.dir_fingerprint(adapter.path), **adapter_dirs.training_summary(adapter.path)}
+    merge = adapter_dirs.merge_record(adapter.path)
+    if merge:
+        out["system"] = {"kind": "merged", "method": merge.get("method"), "sources": [s.get("name") for s in merge.get("sources") or []]}
+    return out
 
 
 def load_tasks(settings: EvalSettings, manager=None) -> dict:

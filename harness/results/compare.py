@@ -66,9 +66,7 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
                 m.higher_is_better,
                 data=str(cell.provenance.get("data_label", "")),
                 key=cell.comparable_key[:8],
-                train_decontamination=decontamination.summary(cell.provenance.get("train_data_decontamination"))
-                if cell.adapter and kind == "model"
-                else "",
+                train_decontamination=_decontamination(cell) if cell.adapter and kind == "model" else "",
                 kind=kind,
             )
             if m.name in paired:
@@ -80,6 +78,15 @@ def rows(cells: list[Cell], samples_of) -> list[Row]:
                 _apply(row, res)
             out.append(row)
     return out
+
+
+def _decontamination(cell: Cell) -> str:
+    system = cell.provenance.get("system") or {}
+    if system.get("kind") == "routed":
+        return "routes to the served adapters (each listed here)"
+    if system.get("kind") == "merged":
+        return f"merged from {', '.join(system.get('sources') or []) or 'its sources'} (each listed here)"
+    return decontamination.summary(cell.provenance.get("train_data_decontamination"))
 
 
 def _apply(row: Row, res) -> None:

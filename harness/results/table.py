@@ -51,7 +51,7 @@ def cells(row: Row) -> list[str]:
     return [
         row.task,
         row.base,
-        row.adapter or "(base)",
+        f"{row.adapter} vs {row.versus}" if row.kind == "specialist" else row.adapter or "(base)",
         row.metric,
         _fmt(row.value),
         f"[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]" if row.ci_low is not None else "",
@@ -112,13 +112,14 @@ def terminal(rows: list[Row], *, wide: bool = False) -> str:
         return "\n".join(lines) + "\n\n* " + FOOTNOTE + "\n" + _line(decontamination_note(rows))
     out: list[str] = []
     # Systems by benchmark first; retrieval indexes and routers after them, in sections of their own.
-    order = {"model": 0, "versus": 1, "retrieval": 2, "routing": 3}
-    ordered = sorted(rows, key=lambda r: (order.get(r.kind, 3), r.task, r.base, r.key, r.adapter != "", r.adapter, r.metric))
-    for (kind, task, base, data), group in groupby(ordered, key=lambda r: (r.kind, r.task, r.base, r.data)):
+    order = {"model": 0, "specialist": 1, "versus": 2, "retrieval": 3, "routing": 4}
+    ordered = sorted(rows, key=lambda r: (order.get(r.kind, len(order)), r.task, r.base, r.key, r.adapter != "", r.adapter, r.metric))
+    for (kind, task, base, data, _), group in groupby(ordered, key=lambda r: (r.kind, r.task, r.base, r.data, r.versus)):
         group = list(group)
         out.append(_group_title(kind, task, base, group[0].versus))
         out += textwrap.wrap(f"data: {data or 'unknown'}", WIDTH, initial_indent="  ", subsequent_indent="    ")
-        body = [COMPACT] + [_compact_cells(r) for r in group]
+        against = {"specialist": "delta vs specialist", "versus": f"delta vs {group[0].versus}"[:24]}.get(kind, "delta vs base")
+        body = [[against if h == "delta vs base" else h for h in COMPACT]] + [_compact_cells(r) for r in group]
         widths = [max(len(line[i]) for line in body) for i in range(len(COMPACT))]
         right = {2, 4, 7, 8}  # numbers align on the right
         for i, line in enumerate(body):
@@ -143,6 +144,8 @@ def _group_title(kind: str, task: str, base: str, versus: str) -> str:
         return f"{task}: retrieval with {base} (query: abstract; target: own chunks)"
     if kind == "routing":
         return f"{task}: routers among the served adapters of {base} (held-out prompts; right = what the manifest serves; Wilson CIs)"
+    if kind == "specialist":
+        return f"{task} on {base}, combined systems against the specialist {_short(versus, base)} (delta = system - specialist)"
     if kind == "versus":
         return f"{task} vs {versus} on {base}: each system against itself on the same documents (delta = {task} - {versus})"
     return f"{task} on {base}"

@@ -133,18 +133,9 @@ def _evidence(samples_of, base_cell: Cell, cell: Cell, metric: str) -> Evidence 
 
 def decide(store: ResultStore, base: str | None = None) -> dict[str, list[Decision]]:
     """base -> one decision per benchmark that has a base cell, in the registry's order."""
-    # Models only: retrieval cells rate an index (base = its embedding model), not a base and adapters.
-    cells = [c for c in store.cells() if (c.provenance.get("kind") or "model") == "model"]
+    cells = store.cells()
     if not cells:
         raise LorabenchError(f"{store.path} holds no results: run `lorabench eval` first, or pass another --db")
-    bases = sorted({c.base for c in cells})
-    if base is not None:
-        if base not in bases:
-            raise LorabenchError(
-                f"no results for base {base!r} in {store.path} (it has: {', '.join(bases)}): run `lorabench eval --bases {base}` first, "
-                "or pick one of those"
-            )
-        bases = [base]
     cache: dict[int, list] = {}
 
     def samples_of(c: Cell) -> list:
@@ -152,6 +143,28 @@ def decide(store: ResultStore, base: str | None = None) -> dict[str, list[Decisi
             cache[c.cell_id] = store.samples(c.cell_id)
         return cache[c.cell_id]
 
+    return decide_cells(cells, samples_of, base, where=str(store.path))
+
+
+def servable(cell: Cell) -> bool:
+    """A cell of a base or of one adapter directory, which can be served as it is. Retrieval cells
+    rate an index (base = its embedding model), and a routed system is several adapters and a router."""
+    return (cell.provenance.get("kind") or "model") == "model" and (cell.provenance.get("system") or {}).get("kind") != "routed"
+
+
+def decide_cells(cells: list[Cell], samples_of, base: str | None = None, where: str = "the results") -> dict[str, list[Decision]]:
+    """`decide` on cells already read (`samples_of(cell)` gives a cell's samples)."""
+    cells = [c for c in cells if servable(c)]
+    if not cells:
+        raise LorabenchError(f"{where} holds no results: run `lorabench eval` first, or pass another --db")
+    bases = sorted({c.base for c in cells})
+    if base is not None:
+        if base not in bases:
+            raise LorabenchError(
+                f"no results for base {base!r} in {where} (it has: {', '.join(bases)}): run `lorabench eval --bases {base}` first, "
+                "or pick one of those"
+            )
+        bases = [base]
     order = {name: i for i, name in enumerate(b.name for b in benchmarks.all_benchmarks())}
     out: dict[str, list[Decision]] = {}
     for b in bases:
@@ -180,7 +193,7 @@ def decide(store: ResultStore, base: str | None = None) -> dict[str, list[Decisi
                 Decision(b, name, metric or "", winner, ([winner] if winner else []) + rest, sorted(uncompared - set(per_adapter)))
             )
         if not decisions:
-            raise LorabenchError(f"no base cells for {b!r} in {store.path}: evaluate the base alone (`lorabench eval --bases {b}`)")
+            raise LorabenchError(f"no base cells for {b!r} in {where}: evaluate the base alone (`lorabench eval --bases {b}`)")
         out[b] = decisions
     return out
 

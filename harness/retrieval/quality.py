@@ -53,15 +53,26 @@ def task_name(dataset: str) -> str:
     return f"{dataset}_retrieval"
 
 
-def to_cells(results: list[Quality], record: dict, wall_s: float) -> list:
-    """One store cell per method: base = the embedding model, adapter = the method, per-paper samples."""
+def comparable_key(record: dict) -> str:
+    """What two quality cells must share to be compared: the index's identity and the measure."""
     import hashlib
     import json
 
+    identity = {k: record.get(k) for k in ("format", "corpus", "embedding", "chunking", "bm25")} | {"depth": DEPTH, "ks": KS}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def stored(store, record: dict, methods: tuple[str, ...] = METHODS) -> bool:
+    """Whether `store` already has this index's quality cell for every method."""
+    return all(store.has(record["embedding"]["name"], m, task_name(record["dataset"]), comparable_key(record)) for m in methods)
+
+
+def to_cells(results: list[Quality], record: dict, wall_s: float) -> list:
+    """One store cell per method: base = the embedding model, adapter = the method, per-paper samples."""
+
     from harness.results.store import Cell, Metric, Sample
 
-    identity = {k: record.get(k) for k in ("format", "corpus", "embedding", "chunking", "bm25")} | {"depth": DEPTH, "ks": KS}
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    key = comparable_key(record)
     declared = {
         "benchmark": task_name(record["dataset"]),
         "primary_metric": "mrr",

@@ -6,6 +6,8 @@
   llama.cpp's server, or `lorabench serve --api`), choosing the adapter with the request's `model`.
 - `harness.serving.api`: serves a backend as an OpenAI-compatible endpoint on loopback.
 - `harness.serving.ui`: the Streamlit chat page (`serving/chat_app.py`).
+- `harness.serving.chains`: chains of adapters, one step each (`lorabench chain`, the page's Chains
+  mode in `harness.serving.chains_page`); see docs/chains.md.
 
 Nothing heavy is imported here: the remote path needs no torch.
 """

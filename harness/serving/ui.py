@@ -283,7 +283,15 @@ def main() -> None:
     if side_by_side and adapter == BASE:
         st.sidebar.info("Pick an adapter to compare with the base.")
     ask_papers = _ask_sidebar()
+    # --- Chains mode (harness.serving.chains_page): the main area runs a chain instead of the chat.
+    from harness.serving import chains_page
+
+    chains_mode = chains_page.sidebar()
     settings, system = _settings_sidebar()
+    if chains_mode:
+        chains_page.main(backend, served, settings)
+        return
+    # --- end of Chains mode
     if st.sidebar.button("Clear chat", key="clear"):
         st.session_state["history"] = []
 
