@@ -95,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"warning: {exc}", file=console.stream())
         try:
             router, why = config.build_router(), None
-        except LorabenchError as exc:  # the other models are served; `auto` answers with this line
-            router, why = None, str(exc)
+        except LorabenchError as exc:
+            if args.router:  # routing was asked for by name: refuse to start without it
+                raise
+            router, why = None, str(exc)  # the other models are served; `auto` answers with this line
         serve_api(backend, args.host, args.port or API_PORT, router=router, router_error=why)
         return 0
     # Fail here, in one line, rather than on the page: a bad adapter path or unprepared base.
