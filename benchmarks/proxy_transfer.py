@@ -37,10 +37,22 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 BASE = "smollm2-135m-instruct"
 TASKS = {
     # task: (data set, lm-eval task, real sample, real prepare-data options, proxy prepare-data options, metrics)
-    "summarization": ("arxiv", "arxiv_sum", "arxiv_sample.jsonl", ["--sizes", "1,1,18", "--max-input-tokens", "256"],
-                      ["--max-input-tokens", "256"], ("rougeL", "bertscore_f1", "rouge1", "rouge2", "bleu")),
-    "code": ("code", "code_instruct", "mbpp_code_sample.jsonl", ["--sizes", "8,10,280"], [],
-             ("codebleu", "bleu", "test_pass_rate", "all_tests_pass")),
+    "summarization": (
+        "arxiv",
+        "arxiv_sum",
+        "arxiv_sample.jsonl",
+        ["--sizes", "1,1,18", "--max-input-tokens", "256"],
+        ["--max-input-tokens", "256"],
+        ("rougeL", "bertscore_f1", "rouge1", "rouge2", "bleu"),
+    ),
+    "code": (
+        "code",
+        "code_instruct",
+        "mbpp_code_sample.jsonl",
+        ["--sizes", "8,10,280"],
+        [],
+        ("codebleu", "bleu", "test_pass_rate", "all_tests_pass"),
+    ),
 }
 
 
@@ -105,8 +117,10 @@ def _delta(r: dict, digits: int) -> str:
     mark = ""
     if r["significant"] == "True":
         mark = " (better)" if r["improves"] == "True" else " (worse)"
-    return (f"{float(r['delta']):+.{digits}f} [{float(r['delta_low']):+.{digits}f}, {float(r['delta_high']):+.{digits}f}] "
-            f"p={float(r['p_value']):.3f}{mark}")
+    return (
+        f"{float(r['delta']):+.{digits}f} [{float(r['delta_low']):+.{digits}f}, {float(r['delta_high']):+.{digits}f}] "
+        f"p={float(r['p_value']):.3f}{mark}"
+    )
 
 
 def measure(task: str, adapter: Path | None, work: Path, args) -> tuple[list[str], dict]:
@@ -122,12 +136,38 @@ def measure(task: str, adapter: Path | None, work: Path, args) -> tuple[list[str
         started = time.time()
         lorabench(proxy, "train", task, "--base", BASE, "--no-eval", "--force", "--out", str(adapter))
         train_s = time.time() - started
-    lorabench(proxy, "eval", "--bases", BASE, "--adapters", str(adapter), "--tasks", lm_task, "--limit", str(args.proxy_limit), *gen,
-              "--db", str(proxy / "proxy.sqlite"))
+    lorabench(
+        proxy,
+        "eval",
+        "--bases",
+        BASE,
+        "--adapters",
+        str(adapter),
+        "--tasks",
+        lm_task,
+        "--limit",
+        str(args.proxy_limit),
+        *gen,
+        "--db",
+        str(proxy / "proxy.sqlite"),
+    )
     lorabench(real, "prepare-data", dataset, "--from", str((args.shared_data / sample).resolve()), *real_opts)
     limit = args.arxiv_limit if task == "summarization" else args.code_limit
-    lorabench(real, "eval", "--bases", BASE, "--adapters", str(adapter), "--tasks", lm_task, "--limit", str(limit), *gen,
-              "--db", str(real / "real.sqlite"))
+    lorabench(
+        real,
+        "eval",
+        "--bases",
+        BASE,
+        "--adapters",
+        str(adapter),
+        "--tasks",
+        lm_task,
+        "--limit",
+        str(limit),
+        *gen,
+        "--db",
+        str(real / "real.sqlite"),
+    )
     on_proxy = leaderboard(proxy, proxy / "proxy.sqlite", lm_task)
     on_real = leaderboard(real, real / "real.sqlite", lm_task)
     name = adapter.name
@@ -151,8 +191,10 @@ def measure(task: str, adapter: Path | None, work: Path, args) -> tuple[list[str
         rb, ra = on_real.get(("", metric)), on_real.get((name, metric))
         if not (pb and pa and rb and ra):
             continue  # e.g. test pass rates on the proxy, whose rows carry no unit tests
-        lines.append(f"| {metric} | {_num(pb['value'], digits)} | {_num(pa['value'], digits)} | {_delta(pa, digits)} | "
-                     f"{_num(rb['value'], digits)} | {_num(ra['value'], digits)} | {_delta(ra, digits)} |")
+        lines.append(
+            f"| {metric} | {_num(pb['value'], digits)} | {_num(pa['value'], digits)} | {_delta(pa, digits)} | "
+            f"{_num(rb['value'], digits)} | {_num(ra['value'], digits)} | {_delta(ra, digits)} |"
+        )
         summary[metric] = ra
     missing = [m for m in metrics if m not in summary and (("", m) in on_real)]
     for metric in missing:  # on the real rows only (the proxy has no unit tests)
@@ -183,8 +225,11 @@ def main() -> int:
         parser.error(f"unknown task(s) {', '.join(unknown)}: choose from {', '.join(TASKS)}")
     absent = [TASKS[t][2] for t in tasks if not (args.shared_data / TASKS[t][2]).is_file()]
     if absent:
-        print(f"proxy_transfer: {', '.join(absent)} absent from {args.shared_data}: the transfer check needs the real sample rows "
-              "(development data beside the checkout, never shipped); nothing was measured", file=sys.stderr)
+        print(
+            f"proxy_transfer: {', '.join(absent)} absent from {args.shared_data}: the transfer check needs the real sample rows "
+            "(development data beside the checkout, never shipped); nothing was measured",
+            file=sys.stderr,
+        )
         return 2
     given = {"summarization": args.summarization_adapter, "code": args.code_adapter}
     for task, path in given.items():
@@ -199,17 +244,23 @@ def main() -> int:
             lines, _ = measure(task, given[task].resolve() if given[task] else None, work, args)
             body += [*lines, ""]
     command = " ".join(["benchmarks/proxy_transfer.py", *sys.argv[1:]])
-    text = "\n".join([
-        f"### {today()}: embedded adapters trained on the offline proxies, scored on proxy and real rows",
-        "",
-        f"- Command: `.venv/bin/python {command}`",
-        (f"- Machine: {load}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset (torch default)')}; "
-         f"whole run {time.time() - started:.0f} s"),
-        (f"- Base `{BASE}`; `--gen-kwargs max_gen_toks={args.max_gen_toks}`; deltas are adapter minus base on the same "
-         "documents (paired sign-flip permutation test, paired bootstrap for corpus BLEU/CodeBLEU), as the leaderboard computes them"),
-        "",
-        *body,
-    ])
+    text = "\n".join(
+        [
+            f"### {today()}: embedded adapters trained on the offline proxies, scored on proxy and real rows",
+            "",
+            f"- Command: `.venv/bin/python {command}`",
+            (
+                f"- Machine: {load}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset (torch default)')}; "
+                f"whole run {time.time() - started:.0f} s"
+            ),
+            (
+                f"- Base `{BASE}`; `--gen-kwargs max_gen_toks={args.max_gen_toks}`; deltas are adapter minus base on the same "
+                "documents (paired sign-flip permutation test, paired bootstrap for corpus BLEU/CodeBLEU), as the leaderboard computes them"
+            ),
+            "",
+            *body,
+        ]
+    )
     return publish(SECTION, text, args.write)
 
 

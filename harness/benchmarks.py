@@ -8,6 +8,8 @@ YAMLs it owns (lm-eval reads only `*.yaml`, so it never mistakes a declaration f
                   of the metrics it reports)
   demo_task       the task `lorabench demo` evaluates
   adapter         the adapter task it trains (`lorabench train ADAPTER`), or null
+  route_as        a benchmark with no adapter: the benchmark whose adapter answers its prompts
+                  when a request is routed (`harness.routing`; e.g. humaneval: code_instruct)
   prompt          the user turn, a template over `{input}`
   metrics         name -> kind (mean | corpus | label), statistic (corpus metrics: bleu |
                   codebleu), higher_is_better (default true), scale, description
@@ -45,7 +47,7 @@ STATISTICS = ("bleu", "codebleu")
 SHAPES = ("text", "code", "humaneval")
 SPLIT_RULES = ("own", "hash", "package")
 
-_KEYS = {"benchmark", "title", "adapter", "tasks", "demo_task", "prompt", "primary_metric", "metrics", "data", "filter"}
+_KEYS = {"benchmark", "title", "adapter", "tasks", "demo_task", "prompt", "primary_metric", "metrics", "data", "filter", "route_as"}
 _METRIC_KEYS = {"kind", "statistic", "higher_is_better", "scale", "description"}
 _DATA_KEYS = {
     "name",
@@ -125,6 +127,7 @@ class Benchmark:
     metrics: dict[str, Metric]
     data: Data
     filter: str = "none"
+    route_as: str | None = None  # no adapter of its own: whose adapter answers its prompts when routed
     path: Path | None = field(default=None, compare=False)
 
     def format_prompt(self, text: str) -> str:
@@ -222,11 +225,12 @@ def _parse(path: Path) -> Benchmark:
             metrics=metrics,
             data=data,
             filter=str(raw.get("filter") or "none"),
+            route_as=raw.get("route_as"),
             path=path,
         )
     except KeyError as exc:
         raise LorabenchError(
-            f"{path} lacks {exc.args[0]!r}: every benchmark declares {', '.join(sorted(_KEYS - {'title', 'filter', 'demo_task'}))}"
+            f"{path} lacks {exc.args[0]!r}: every benchmark declares {', '.join(sorted(_KEYS - {'title', 'filter', 'demo_task', 'route_as'}))}"
         ) from None
     except TypeError as exc:
         raise LorabenchError(f"{path}: {exc}: see lm_eval_tasks/arxiv_sum.benchmark.yml for the fields") from None
@@ -237,6 +241,8 @@ def _parse(path: Path) -> Benchmark:
             raise LorabenchError(f"{where}: task {task.name} compares with {task.compare_with!r}, which is not one of its tasks")
     if bench.demo_task not in bench.tasks:
         raise LorabenchError(f"{where}: demo_task {bench.demo_task!r} is not one of its tasks ({', '.join(bench.tasks)})")
+    if bench.route_as is not None and bench.adapter:
+        raise LorabenchError(f"{where}: route_as is for a benchmark with no adapter of its own; {bench.name} trains {bench.adapter}")
     if "{input}" not in bench.prompt:
         raise LorabenchError(f"{where}: prompt must contain {{input}}, where the row's input goes")
     return bench

@@ -32,6 +32,7 @@ COMMANDS = [
     "ask",
     "leaderboard",
     "winners",
+    "route",
     "chat",
     "chain",
     "serve",

@@ -64,6 +64,9 @@ CHAT_MANIFEST = Setting(
     False,
     "chat: the serving manifest (default local: $LORABENCH_HOME/serving/<base>.json if there); none = every adapter found",
 )
+CHAT_ROUTER = Setting(
+    "LORABENCH_CHAT_ROUTER", "centroid", False, "chat: the router of model auto (centroid, or arrow on the local backend)"
+)
 CHAT_SCAN = Setting("LORABENCH_CHAT_SCAN", "1", False, "chat: 0 = do not take the adapters under $LORABENCH_HOME/adapters")
 CHAT_THREADS = Setting("LORABENCH_CHAT_THREADS", None, False, "chat: torch threads of the local backend")
 CHAT_API_KEY = Setting("LORABENCH_CHAT_API_KEY", None, False, "chat: bearer token for the remote endpoint")

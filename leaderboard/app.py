@@ -363,6 +363,8 @@ def main() -> None:
     rows = [r for r in rows if r.base in bases and r.task in tasks]
     # Retrieval indexes (base = embedding model, systems = methods) have a section of their own.
     retrieval = [r for r in rows if r.kind == "retrieval"]
+    routing = [r for r in rows if r.kind == "routing"]
+    routing_cells = [c for c in cells if c.provenance.get("kind") == "routing"]
     versus = [r for r in rows if r.kind == "versus"]
     against_specialist = [r for r in rows if r.kind == "specialist"]
     cells = [c for c in cells if (c.provenance.get("kind") or "model") == "model"]
@@ -423,6 +425,29 @@ def main() -> None:
         )
         shown = table_frame([r for r in retrieval if r.metric in metrics], True)
         st.dataframe(shown.drop(columns=["Δ vs base", "Δ 95% CI", "verdict", "p"]), hide_index=True, key="retrieval")
+    if routing:
+        draw_routing(routing, routing_cells, metrics)
+
+
+def draw_routing(rows: list, cells: list, metrics: set) -> None:
+    """Each router's accuracy (overall and per benchmark) and its confusion matrix."""
+    st.header("Routing")
+    st.caption(
+        "Each held-out validation prompt of every benchmark is routed (`model: auto`); it is right when the router picks "
+        "what the serving manifest serves for the prompt's benchmark (HumanEval's problems: the code benchmark's adapter). "
+        "Accuracy with 95% Wilson intervals; `lorabench route --evaluate` measures it."
+    )
+    shown = table_frame([r for r in rows if r.metric in metrics], True)
+    st.dataframe(shown.drop(columns=["Δ vs base", "Δ 95% CI", "verdict", "p"]), hide_index=True, key="routing")
+    for cell in sorted(cells, key=lambda c: (c.base, c.adapter)):
+        confusion = cell.provenance.get("confusion") or {}
+        if not confusion:
+            continue
+        expected = cell.provenance.get("expected") or {}
+        st.caption(f"{cell.adapter} on {cell.base}: confusion (rows: the prompt's benchmark, expected adapter; columns: what it picked)")
+        frame = pd.DataFrame.from_dict(confusion, orient="index")
+        frame.index = [f"{b} → {expected.get(b, '?')}" for b in frame.index]
+        st.dataframe(frame, key=key_of("confusion", cell.base, cell.adapter))
 
 
 main()

@@ -157,3 +157,18 @@ def test_stats_bootstrap_identical_systems_and_defaults():
         stats.paired_bootstrap_stats(rows, rows[:-1], _combine)
     with pytest.raises(ValueError, match="non-empty"):
         stats.bootstrap_ci_stats(np.zeros((0, 2)), _combine)
+
+
+def test_wilson_interval_is_scipys_and_keeps_room_at_the_extremes():
+    from scipy.stats import binomtest
+
+    for successes, n in ((8, 10), (255, 261), (1, 40)):
+        ours = stats.wilson_ci(successes, n)
+        ref = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert ours.mean == successes / n and ours.n == n
+        assert abs(ours.low - ref.low) < 1e-12 and abs(ours.high - ref.high) < 1e-12
+    perfect = stats.wilson_ci(24, 24)
+    assert perfect.high == 1.0 and 0.8 < perfect.low < 0.9  # a bootstrap of 24 ones would give [1, 1]
+    assert stats.wilson_ci(0, 5).low == 0.0
+    with pytest.raises(ValueError):
+        stats.wilson_ci(3, 2)

@@ -239,7 +239,8 @@ def test_chat_page_says_why_each_adapter_is_served(served_home, monkeypatch):
         monkeypatch.setenv(key, value)
     at = AppTest.from_file(str(app), default_timeout=180).run()
     assert not at.exception, at.exception
-    assert at.selectbox(key="adapter").options == ["base", "summarization", "code (not served)"]
+    # With a serving manifest the picker also offers "auto" (routing among the winners: tests/test_routing.py).
+    assert at.selectbox(key="adapter").options == ["base", "summarization", "auto", "code (not served)"]
     why = [m.value for m in at.sidebar.markdown]
     assert any(w.startswith("**summarization**: beats the base on arxiv_sum: rougeL +0.089 [+0.085, +0.094] p<0.001 n=16") for w in why), (
         why

@@ -22,9 +22,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "$LORABENCH_HOME/adapters/<task>-<base> (--all-adapters: always every one). "
         "With --endpoint URL it talks to TGI, vLLM or llama.cpp's server instead. With --api it serves "
         "the local backend as an OpenAI-compatible endpoint (/v1/chat/completions, streaming) with no "
-        "page. With --compose-env it prints the .env lines for serving/docker-compose.yml. Writes nothing.",
+        "page; with --api --endpoint URL the same API stands in front of that server (TGI, vLLM). In both, "
+        "and on the page, model `auto` routes each request to the winner that fits it (--router; "
+        "`lorabench route --evaluate` measures the routers), or to the base when none does. With --compose-env it prints the .env lines for serving/docker-compose.yml. "
+        "Writes nothing but the centroid router's cached fit ($LORABENCH_HOME/serving/router-centroid.json).",
     )
-    p.add_argument("--api", action="store_true", help="serve the local backend as an OpenAI-compatible API instead of the page")
+    p.add_argument(
+        "--api",
+        action="store_true",
+        help="serve the local backend (or, with --endpoint, that server) as an OpenAI-compatible API instead of the page",
+    )
+    from harness.routing import ROUTERS
+
+    p.add_argument(
+        "--router",
+        choices=ROUTERS,
+        help="how model `auto` picks each request's adapter among the serving manifest's winners: centroid (MiniLM nearest "
+        "centroid of each benchmark's training prompts; the default) or arrow (peft's Arrow; local backend only)",
+    )
     p.add_argument(
         "--compose-env",
         action="store_true",
@@ -70,11 +85,21 @@ def run(args: argparse.Namespace) -> int:
         return 0
     config = config_from_args(args)
     if args.api:
-        if config.remote:
-            raise LorabenchError("--api serves the local backend; drop --endpoint (that server already speaks the API)")
         from harness.serving.api import serve_api
 
-        serve_api(config.build(), args.host, args.port or API_PORT)
+        backend = config.build()
+        if config.remote:
+            try:
+                backend.check()
+            except LorabenchError as exc:  # requests say so too, and work once the server is up
+                print(f"warning: {exc}", file=console.stream())
+        try:
+            router, why = config.build_router(), None
+        except LorabenchError as exc:
+            if args.router:  # routing was asked for by name: refuse to start without it
+                raise
+            router, why = None, str(exc)  # the other models are served; `auto` answers with this line
+        serve_api(backend, args.host, args.port or API_PORT, router=router, router_error=why)
         return 0
     # Fail here, in one line, rather than on the page: a bad adapter path or unprepared base.
     backend = config.build()

@@ -1,6 +1,8 @@
 """Confidence intervals and paired significance tests on per-sample scores.
 
 - `bootstrap_ci`: percentile bootstrap of the mean (Efron & Tibshirani 1993, ch. 13).
+- `wilson_ci`: a proportion's Wilson score interval (Wilson 1927; Brown, Cai & DasGupta 2001), which
+  keeps its coverage near 0 and 1, where a bootstrap of a share of 0/1 outcomes collapses to a point.
 - `paired_test`: adapter vs base on the same documents: a bootstrap CI of the mean difference and
   a two-sided paired permutation (sign-flip) test of "no difference" (Good 2005; the usual choice
   for comparing two systems on one test set, cf. Dror et al. 2018, "The Hitchhiker's Guide to
@@ -60,6 +62,21 @@ def bootstrap_ci(values, *, resamples: int = DEFAULT_RESAMPLES, alpha: float = A
     means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
     low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return Interval(mean, float(low), float(high), int(x.size))
+
+
+def wilson_ci(successes: int, n: int, *, alpha: float = ALPHA) -> Interval:
+    """The observed share `successes / n` with its Wilson score interval."""
+    from statistics import NormalDist
+
+    if n <= 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n > 0 (got {successes} of {n})")
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    share = successes / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Interval(share, float(low), float(high), n)
 
 
 def paired_test(adapter, base, *, resamples: int = DEFAULT_RESAMPLES, alpha: float = ALPHA, seed: int = 0) -> PairedResult:

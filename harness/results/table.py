@@ -111,8 +111,8 @@ def terminal(rows: list[Row], *, wide: bool = False) -> str:
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines) + "\n\n* " + FOOTNOTE + "\n" + _line(decontamination_note(rows))
     out: list[str] = []
-    # Systems by benchmark first; retrieval indexes after them, in a section of their own.
-    order = {"model": 0, "specialist": 1, "versus": 2, "retrieval": 3}
+    # Systems by benchmark first; retrieval indexes and routers after them, in sections of their own.
+    order = {"model": 0, "specialist": 1, "versus": 2, "retrieval": 3, "routing": 4}
     ordered = sorted(rows, key=lambda r: (order.get(r.kind, len(order)), r.task, r.base, r.key, r.adapter != "", r.adapter, r.metric))
     for (kind, task, base, data, _), group in groupby(ordered, key=lambda r: (r.kind, r.task, r.base, r.data, r.versus)):
         group = list(group)
@@ -142,6 +142,8 @@ def markdown(rows: list[Row]) -> str:
 def _group_title(kind: str, task: str, base: str, versus: str) -> str:
     if kind == "retrieval":
         return f"{task}: retrieval with {base} (query: abstract; target: own chunks)"
+    if kind == "routing":
+        return f"{task}: routers among the served adapters of {base} (held-out prompts; right = what the manifest serves; Wilson CIs)"
     if kind == "specialist":
         return f"{task} on {base}, combined systems against the specialist {_short(versus, base)} (delta = system - specialist)"
     if kind == "versus":

@@ -7,6 +7,15 @@ The same protocol TGI, vLLM and llama.cpp's server speak, so the chat page's rem
 - `GET /v1/models`: the base, then each adapter with the base as `parent` (as vLLM lists LoRAs);
 - `POST /v1/chat/completions`: `model` picks the adapter (absent, "tgi", "base" or the base's id
   mean the base; an unknown name is a 404); `stream: true` answers with server-sent events.
+  `model: "auto"` routes the request (harness.routing) on its last user message among the serving
+  manifest's winners, then answers with the adapter chosen: the answer's `model` is that adapter's
+  serving name ("base" for the base), its `lorabench` field says it was routed and by which router,
+  and the `X-Lorabench-Routed-To` header names the adapter too.
+
+In front of a remote server (`lorabench serve --api --endpoint URL`: TGI or vLLM, which cannot route
+by content) the backend is a `RemoteBackend`: the request is forwarded with the adapter's name, after
+`verify_adapter` has checked once that the server really serves it (a one-line 404 naming
+LORA_ADAPTERS otherwise).
 
 Standard library only (`http.server`), one generation at a time; meant for loopback and small
 demos, not for production traffic (that is TGI's job).
@@ -32,6 +41,8 @@ from harness.serving.backend import (
 log = logging.getLogger(__name__)
 
 BASE_ALIASES = {"", "tgi", BASE}
+AUTO = "auto"
+ROUTED_HEADER = "X-Lorabench-Routed-To"
 
 
 def _text(content) -> str:
@@ -46,9 +57,11 @@ def _text(content) -> str:
 class ChatAPI:
     """Maps OpenAI chat-completion requests onto a `Backend`."""
 
-    def __init__(self, backend: Backend, model_id: str | None = None) -> None:
+    def __init__(self, backend: Backend, model_id: str | None = None, router=None, router_error: str | None = None) -> None:
         self.backend = backend
-        self.model_id = model_id or getattr(backend, "base_id", None) or BASE
+        self.model_id = model_id or getattr(backend, "base_id", None) or getattr(backend, "base_model", None) or BASE
+        self.router = router  # harness.routing's router for `model: "auto"`, or None
+        self.router_error = router_error  # why there is none (one line naming the fix)
 
     def models(self) -> dict:
         created = int(time.time())
@@ -58,7 +71,26 @@ class ChatAPI:
             for name in self.backend.list_adapters()
             if name != BASE
         ]
+        if self.router is not None:
+            data.append({"id": AUTO, "object": "model", "created": created, "owned_by": "lorabench", "parent": self.model_id})
         return {"object": "list", "data": data}
+
+    def route(self, messages: list[dict[str, str]]) -> str:
+        """The serving name `model: "auto"` answers with: the router's pick for the last user message."""
+        if self.router is None:
+            raise LorabenchError(
+                self.router_error or f"model {AUTO!r} is not available here: run `lorabench winners`, then restart the server"
+            )
+        text = next((m["content"] for m in reversed(messages) if m["role"] == "user" and m["content"].strip()), None)
+        if text is None:
+            raise LorabenchError(f"model {AUTO!r} routes on the last user message, and there is none: send one")
+        return self.router.route([text])[0]
+
+    def verify(self, adapter: str) -> None:
+        """A remote backend checks once that its server really serves `adapter` (AdapterMissingError if not)."""
+        check = getattr(self.backend, "verify_adapter", None)
+        if check is not None:
+            check(adapter)
 
     def adapter_for(self, model: str | None) -> str:
         if model is None or model in BASE_ALIASES or model == self.model_id:
@@ -103,11 +135,13 @@ def _handler(api: ChatAPI):
         def log_message(self, fmt, *args):  # route through logging, not stderr
             log.info("%s %s", self.address_string(), fmt % args)
 
-        def _json(self, status: int, obj: dict) -> None:
+        def _json(self, status: int, obj: dict, routed: str | None = None) -> None:
             data = json.dumps(obj).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if routed:
+                self.send_header(ROUTED_HEADER, routed)
             self.end_headers()
             self.wfile.write(data)
 
@@ -134,9 +168,14 @@ def _handler(api: ChatAPI):
                     raise ValueError("the body must be a JSON object")
             except ValueError as exc:
                 return self._error(400, f"bad JSON body: {exc}", "BadRequestError")
+            routed = None
             try:
-                adapter = api.adapter_for(body.get("model"))
                 messages, settings = api.messages(body), api.settings(body)
+                if body.get("model") == AUTO:
+                    adapter = routed = api.route(messages)
+                else:
+                    adapter = api.adapter_for(body.get("model"))
+                api.verify(adapter)
                 chunks = api.backend.stream_chat(messages, adapter, settings)
             except AdapterMissingError as exc:
                 return self._error(404, str(exc), "NotFoundError")
@@ -144,15 +183,16 @@ def _handler(api: ChatAPI):
                 return self._error(503, str(exc), "ServiceUnavailableError")
             except LorabenchError as exc:
                 return self._error(400, str(exc), "BadRequestError")
-            model = body.get("model") or api.model_id
+            model = routed or body.get("model") or api.model_id
+            extra = {"lorabench": {"routed": True, "adapter": routed, "router": api.router.method}} if routed else {}
             cid = f"chatcmpl-{uuid.uuid4().hex}"
             created = int(time.time())
             if body.get("stream"):
-                self._stream(chunks, cid, created, model)
+                self._stream(chunks, cid, created, model, extra)
             else:
-                self._complete(chunks, cid, created, model)
+                self._complete(chunks, cid, created, model, extra)
 
-        def _complete(self, chunks, cid, created, model):
+        def _complete(self, chunks, cid, created, model, extra):
             try:
                 text = "".join(chunks)
             except BackendError as exc:
@@ -165,14 +205,19 @@ def _handler(api: ChatAPI):
                     "created": created,
                     "model": model,
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                },
+                }
+                | extra,
+                routed=(extra.get("lorabench") or {}).get("adapter"),
             )
 
-        def _stream(self, chunks, cid, created, model):
+        def _stream(self, chunks, cid, created, model, extra):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
+            if extra:
+                self.send_header(ROUTED_HEADER, extra["lorabench"]["adapter"])
             self.end_headers()
+            first = [extra]
 
             def event(delta: dict | None = None, finish: str | None = None, error: str | None = None) -> None:
                 if error is not None:
@@ -184,7 +229,7 @@ def _handler(api: ChatAPI):
                         "created": created,
                         "model": model,
                         "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}],
-                    }
+                    } | (first.pop() if first else {})  # the routing note rides on the first chunk
                 self.wfile.write(f"data: {json.dumps(obj)}\n\n".encode())
                 self.wfile.flush()
 
@@ -213,24 +258,35 @@ class APIServer(ThreadingHTTPServer):
     daemon_threads = True
 
 
-def make_server(backend: Backend, host: str = "127.0.0.1", port: int = 8000, model_id: str | None = None) -> APIServer:
-    """A ready, not yet serving, HTTP server (port 0 picks a free port: see `server.server_port`)."""
+def make_server(
+    backend: Backend, host: str = "127.0.0.1", port: int = 8000, model_id: str | None = None, router=None, router_error: str | None = None
+) -> APIServer:
+    """A ready, not yet serving, HTTP server (port 0 picks a free port: see `server.server_port`);
+    `router` (harness.routing) answers `model: "auto"`, else `router_error` says why it cannot."""
     try:
-        return APIServer((host, port), _handler(ChatAPI(backend, model_id)))
+        return APIServer((host, port), _handler(ChatAPI(backend, model_id, router, router_error)))
     except OSError as exc:
         raise LorabenchError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another --port") from exc
 
 
-def serve_api(backend, host: str, port: int) -> None:
+def serve_api(backend, host: str, port: int, router=None, router_error: str | None = None) -> None:
     """Load the backend and answer on http://host:port/v1 until Ctrl-C."""
-    import sys
+    from harness import console
 
-    print(f"loading {backend.description} ...", file=sys.stderr)
-    backend.load()
-    server = make_server(backend, host, port)
+    err = console.stream()  # the terminal, also while third-party output goes to the log file
+
+    print(f"loading {backend.description} ...", file=err)
+    if hasattr(backend, "load"):
+        backend.load()
+    server = make_server(backend, host, port, router=router, router_error=router_error)
     bound_host, bound_port = server.server_address[:2]
-    models = ", ".join(backend.list_adapters())
-    print(f"OpenAI-compatible API on http://{bound_host}:{bound_port}/v1 (models: {models}); Ctrl-C stops it", file=sys.stderr)
+    models = ", ".join(backend.list_adapters() + ([AUTO] if router is not None else []))
+    if router is not None:
+        where = (getattr(router, "manifest", None) or {}).get("path") or "the given serving manifest"
+        print(f"model {AUTO!r} routes with the {router.method} router among the winners of {where}", file=err)
+    elif router_error:
+        print(f"model {AUTO!r} is unavailable: {router_error}", file=err)
+    print(f"OpenAI-compatible API on http://{bound_host}:{bound_port}/v1 (models: {models}); Ctrl-C stops it", file=err)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

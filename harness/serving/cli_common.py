@@ -60,6 +60,7 @@ def config_from_args(args: argparse.Namespace):
         scan=not args.no_scan,
         threads=args.threads,
         manifest=NO_MANIFEST if args.all_adapters else args.manifest,
+        router=getattr(args, "router", None),
     )
 
 

@@ -33,6 +33,7 @@ class ChatConfig:
     threads: int | None = None
     api_key: str | None = None
     manifest: str | None = None  # a manifest file; None: the base's default one (local); "none": no manifest
+    router: str | None = None  # the router of model "auto" (harness.routing.ROUTERS); None: the default
 
     @property
     def remote(self) -> bool:
@@ -67,6 +68,7 @@ class ChatConfig:
             adapters=tuple(a.strip() for a in (env_settings.CHAT_ADAPTERS.get(env) or "").split(",") if a.strip()),
             scan=(env_settings.CHAT_SCAN.get(env) or "1").lower() not in ("0", "false", "no"),
             manifest=env_settings.CHAT_MANIFEST.get(env),
+            router=env_settings.CHAT_ROUTER.get(env),
             threads=int(threads) if threads else None,
             api_key=env_settings.CHAT_API_KEY.get(env),
         )
@@ -79,10 +81,34 @@ class ChatConfig:
             env_settings.CHAT_SCAN.name: "1" if self.scan else "0",
             env_settings.CHAT_THREADS.name: str(self.threads or ""),
             env_settings.CHAT_MANIFEST.name: self.manifest or "",
+            env_settings.CHAT_ROUTER.name: self.router or "",
         }
         if self.api_key:
             env[env_settings.CHAT_API_KEY.name] = self.api_key
         return env
+
+    def routing_manifest(self) -> dict:
+        """The serving manifest model "auto" routes among, as a dict: the --manifest file, else the
+        base's own (also under --all-adapters: which adapters are loaded and which won are separate
+        questions); a one-line error naming `lorabench winners` when there is none."""
+        from harness.models import registry
+        from harness.routing import manifest_dict
+
+        given = self.manifest if self.manifest not in (None, "", NO_MANIFEST) else None
+        return manifest_dict(self.base or registry.EMBEDDED, path=given)
+
+    def build_router(self):
+        """The router of model "auto" (harness.routing), or a one-line error saying why there is none."""
+        from harness.models import registry
+        from harness.routing import ROUTERS, load_router
+
+        method = self.router or ROUTERS[0]
+        if method not in ROUTERS:
+            raise LorabenchError(f"unknown router {method!r}: choose {', '.join(ROUTERS)}")
+        if self.remote and method == "arrow":
+            raise LorabenchError("the arrow router runs the adapters in this process: in front of --endpoint use --router centroid")
+        manifest = self.routing_manifest()
+        return load_router(str(manifest.get("base") or self.base or registry.EMBEDDED), method, manifest)
 
     def build(self):
         """The backend this configuration names (the local one is not loaded yet)."""

@@ -7,7 +7,10 @@ and the chosen adapter together. An answer streams with a Stop button beside it;
 message sent meanwhile, ends it and keeps what it said, marked stopped. Failures (endpoint down,
 adapter missing) are one-line messages on the page, never a stack trace. With a serving manifest
 (`lorabench winners`), the sidebar says beside each served adapter why it is served: the benchmark
-it beats the base on, with delta, CI, p, n, the data source and the cells.
+it beats the base on, with delta, CI, p, n, the data source and the cells. With a serving manifest
+the picker also offers "auto": each prompt is routed (harness.routing; LORABENCH_CHAT_ROUTER picks
+the router) to the winner that fits it, or to the base, and each answer's caption names who answered
+("auto → code").
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import streamlit as st
 from harness import benchmarks
 from harness import settings as env_settings
 from harness.errors import LorabenchError
+from harness.routing import AUTO
 from harness.serving.backend import BASE, BackendError, GenerationSettings
 from harness.serving.config import ChatConfig, missing_message
 
@@ -29,6 +33,20 @@ def _backend(config: ChatConfig):
     if hasattr(backend, "load"):
         backend.load()
     return backend
+
+
+@st.cache_resource(show_spinner=False)
+def _router(config: ChatConfig):
+    return config.build_router()  # an error is not cached: the next run tries again
+
+
+def _offers_auto(config: ChatConfig) -> bool:
+    """Whether there is a serving manifest to route among (`lorabench winners` wrote one)."""
+    try:
+        config.routing_manifest()
+    except LorabenchError:
+        return False
+    return True
 
 
 def _default(setting, cast, fallback):
@@ -88,8 +106,14 @@ def _conversation(history: list[dict], adapter: str, system: str) -> list[dict[s
     return messages
 
 
+def _who(answer: dict) -> str:
+    """The caption of an answer: its adapter, and for a routed one the adapter that answered."""
+    routed = answer.get("routed")
+    return f"{answer['adapter']} → {routed}" if routed else answer["adapter"]
+
+
 def _show_answer(answer: dict) -> None:
-    st.caption(f"{answer['adapter']} · stopped" if answer.get("stopped") else answer["adapter"])
+    st.caption(f"{_who(answer)} · stopped" if answer.get("stopped") else _who(answer))
     if answer.get("error"):
         st.error(answer["error"])
     else:
@@ -148,12 +172,24 @@ def _settle(history: list[dict]) -> None:
                 answer["stopped"] = True
 
 
-def _answer(backend, messages, answer: dict, settings: GenerationSettings, served=None) -> None:
+def _answer(backend, messages, answer: dict, settings: GenerationSettings, served=None, router=None) -> None:
     """Stream one answer into the current container, writing it into `answer` (a dict already in
     the history) as it comes: when a new message or Stop reruns the page, Streamlit ends this run
-    at the next element it draws, and what was said so far stays in the history."""
+    at the next element it draws, and what was said so far stays in the history. An "auto" answer
+    is first routed on the last user message (`router`), and answered by the adapter chosen."""
     adapter = answer["adapter"]
-    st.caption(adapter)
+    if adapter == AUTO:
+        last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        try:
+            if router is None:
+                raise LorabenchError(f"{AUTO!r} routes among the serving manifest's winners, and there is none: run `lorabench winners`")
+            adapter = answer["routed"] = router.route([last])[0]
+        except LorabenchError as exc:
+            st.caption(AUTO)
+            st.error(str(exc))
+            answer.update(error=str(exc), pending=False)
+            return
+    st.caption(_who(answer))
     problem = missing_message(backend, adapter, served)
     if problem:
         st.error(problem)
@@ -218,18 +254,28 @@ def main() -> None:
         served = None
     available = backend.list_adapters()
     # The adapters lorabench trains are always offered; one not trained yet says how to get it.
-    options = available + [t for t in benchmarks.adapter_tasks() if t not in available]
+    routable = [AUTO] if _offers_auto(config) else []
+    options = available + routable + [t for t in benchmarks.adapter_tasks() if t not in available]
     st.sidebar.header("Model")
     adapter = st.sidebar.selectbox(
         "Adapter",
         options,
         key="adapter",
-        format_func=lambda name: name if name in available else f"{name} ({'not served' if served else 'not available'})",
-        help="base = the model without an adapter",
+        format_func=lambda name: name if name in available or name == AUTO else f"{name} ({'not served' if served else 'not available'})",
+        help="base = the model without an adapter; auto = each prompt routed to the winner that fits it",
     )
-    problem = missing_message(backend, adapter, served)
-    if problem:
-        st.sidebar.error(problem)
+    router = None
+    if adapter == AUTO:
+        try:
+            with st.spinner("Loading the router…"):
+                router = _router(config)
+            st.sidebar.caption(f"auto: the {router.method} router picks, per prompt, among the winners (or the base)")
+        except LorabenchError as exc:
+            st.sidebar.error(str(exc))
+    else:
+        problem = missing_message(backend, adapter, served)
+        if problem:
+            st.sidebar.error(problem)
     _why_served(served, available, config)
     side_by_side = st.sidebar.toggle(
         "Side by side with base", key="side_by_side", help="answer each prompt with the base and the chosen adapter together"
@@ -273,7 +319,7 @@ def main() -> None:
         containers = st.columns(len(columns)) if len(columns) > 1 else [st.container()]
         for answer, container in zip(turn["answers"], containers, strict=True):
             with container:
-                _answer(backend, _conversation(history[:-1], answer["adapter"], system), answer, settings, served)
+                _answer(backend, _conversation(history[:-1], answer["adapter"], system), answer, settings, served, router)
         stop.empty()
 
 
