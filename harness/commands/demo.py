@@ -19,10 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Prepare the embedded SmolLM2-135M-Instruct base and every benchmark's data "
         f"(offline proxy corpora by default), train the {adapters} adapters with the embedded Axolotl "
         f"recipes, evaluate the base and base + each adapter on {', '.join(benchmarks.demo_tasks())}, "
-        "and print the leaderboard. Writes everything under $LORABENCH_HOME/demo (data/, adapters/, "
-        "results/ with results.sqlite, leaderboard.md/.csv and demo_stages.json, logs/ with the "
-        "third-party output); models are shared with $LORABENCH_HOME/models. Rerunning reuses every "
-        "finished stage and cell.",
+        "decide the winners (the serving manifest), merge the adapters (TIES) and evaluate the merged "
+        "adapter and the routed system (centroid router) on the same documents, index the held-out "
+        f"papers and evaluate {', '.join(benchmarks.demo_versus_tasks()) or 'the retrieval tasks'} on the base "
+        "and its benchmark's adapter, and print the leaderboard. Writes everything under "
+        "$LORABENCH_HOME/demo (data/, adapters/, serving/, index/, results/ with results.sqlite, "
+        "leaderboard.md/.csv and demo_stages.json, logs/ with the third-party output); models are shared "
+        "with $LORABENCH_HOME/models. Rerunning reuses every finished stage and cell.",
     )
     p.add_argument(
         "--source",
