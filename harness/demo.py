@@ -205,6 +205,5 @@ def _next_steps(home: Path, db: Path) -> str:
     return (
         f"Results: {db} (also {home / 'results' / 'leaderboard.md'} and .csv)\n"
         f"Open the leaderboard page:  uv run lorabench leaderboard --page --db {db}\n"
-        f"Chat with base and adapters: LORABENCH_HOME={home} uv run lorabench serve\n"
-        "Data labelled 'offline proxy' stands in for arXiv/OpenCodeInstruct: it is not a benchmark number."
+        f"Chat with base and adapters: LORABENCH_HOME={home} uv run lorabench serve"
     )

@@ -373,6 +373,8 @@ def main() -> None:
     palette = verdict.colours([s for g in grids for s in g.systems])
 
     st.caption(f"{path} · {len(cells)} cells · values with 95% bootstrap CIs; Δ = system − base on the same documents")
+    if table.proxy_note(rows):
+        st.warning(table.proxy_note(rows) + ".", icon="⚠")
     st.caption(verdict.LEGEND + ". `details` opens a cell: every metric, and the documents answered side by side.")
     for grid in grids:
         st.subheader(f"Base: {grid.base}")

@@ -145,3 +145,14 @@ def test_the_terminal_leaderboard_has_a_specialist_section(tmp_path):
     assert "arxiv_sum on smollm2-135m-instruct, combined systems against the specialist summarization" in text
     md = table.markdown(board.rows(store.cells(), lambda c: store.samples(c.cell_id)))
     assert f"routed-centroid vs summarization-{BASE}" in md
+
+
+def test_proxy_data_carries_the_banner_that_points_to_the_transfer_check():
+    from harness.results import table
+    from harness.results.compare import Row
+
+    real = Row("arxiv_sum", BASE, "", "rougeL", 0.2, 0.1, 0.3, 16, True, data="ccdv/arxiv-summarization")
+    proxy = Row("arxiv_sum", BASE, "", "rougeL", 0.2, 0.1, 0.3, 16, True, data="offline proxy: installed packages' READMEs")
+    assert "offline proxy" not in table.terminal([real]) and table.proxy_note([real]) == ""
+    for text in (table.terminal([proxy]), table.markdown([proxy])):
+        assert "not a benchmark number" in " ".join(text.split()) and "proxy_transfer.py" in text

@@ -22,6 +22,18 @@ FOOTNOTE = (
     "per-document scores, paired bootstrap for corpus BLEU/CodeBLEU"
 )
 
+PROXY_NOTE = (
+    "Data labelled 'offline proxy' stands in for the real data set (arXiv, OpenCodeInstruct) so the product runs offline: "
+    "it is not a benchmark number. How the embedded adapters trained on it do on real rows (benchmarks/proxy_transfer.py): "
+    "README.md, 'The demo'; real numbers come from --source hub or a local copy"
+)
+
+
+def proxy_note(rows: list[Row]) -> str:
+    """The proxy banner, when any row's data is an offline proxy ('' otherwise)."""
+    return PROXY_NOTE if any("proxy" in (r.data or "") for r in rows) else ""
+
+
 COLUMNS = ["task", "base", "adapter", "metric", "value", "95% CI", "n", "delta vs base", "delta 95% CI", "p", "data"]
 
 
@@ -130,13 +142,14 @@ def terminal(rows: list[Row], *, wide: bool = False) -> str:
         out.append("")
     notes = textwrap.wrap(LEGEND + ". " + FOOTNOTE + ". `--wide` shows every column.", WIDTH)
     notes += textwrap.wrap(decontamination_note(rows), WIDTH)
+    notes += textwrap.wrap(proxy_note(rows), WIDTH)
     return "\n".join(out + notes) + "\n"
 
 
 def markdown(rows: list[Row]) -> str:
     out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in cells(r)) + " |" for r in rows]
-    return "\n".join(out) + "\n\n\\* " + FOOTNOTE + "\n" + _line(decontamination_note(rows))
+    return "\n".join(out) + "\n\n\\* " + FOOTNOTE + "\n" + _line(decontamination_note(rows)) + _line(proxy_note(rows))
 
 
 def _group_title(kind: str, task: str, base: str, versus: str) -> str:
