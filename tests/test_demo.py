@@ -53,6 +53,8 @@ def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
     cells = [c for c in store.cells() if (c.provenance.get("kind") or "model") == "model"]
     grid = {(c.adapter, c.task) for c in cells}
     trained = {"summarization-smollm2-135m-instruct", "code-smollm2-135m-instruct"}
+    # The serving manifest the winners stage wrote.
+    served = set(json.loads((demo / "serving" / "smollm2-135m-instruct.json").read_text())["adapters"])
     systems = {"", *trained, "merged-smollm2-135m-instruct", "routed-centroid"}
     expected = {(a, t) for a in systems for t in ("arxiv_sum", "humaneval_greedy", "code_instruct")}
     # Retrieval-selected context on the base and the summarization adapter.
@@ -68,10 +70,11 @@ def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
         elif c.adapter.startswith("merged"):
             assert p["system"]["kind"] == "merged" and sorted(p["system"]["sources"]) == sorted(trained)
         elif c.adapter == "routed-centroid":
-            # Every document went somewhere, and the serving manifest's adapters are recorded by hash.
-            assert p["system"]["kind"] == "routed" and sum(p["system"]["routes"].values()) == 2 and p["system"]["adapters"]
-    # The serving manifest the winners stage wrote, and the retrieval quality cells of the index stage.
-    assert (demo / "serving" / "smollm2-135m-instruct.json").is_file()
+            # Every document went to a served adapter or the base, and the served adapters are recorded by hash
+            # (after one training step no adapter may beat the base: then the manifest serves none).
+            assert p["system"]["kind"] == "routed" and sum(p["system"]["routes"].values()) == 2
+            assert set(p["system"]["routes"]) <= {"base", *served} and set(p["system"]["adapters"]) == served
+    # The retrieval quality cells of the index stage.
     assert {c.adapter for c in store.cells() if c.provenance.get("kind") == "retrieval"} == {"dense", "bm25", "hybrid"}
     assert "offline proxy" in done.stdout and "delta vs base" in done.stdout
     # The footnote says how many of each adapter's training rows overlapped an evaluation set.
@@ -83,7 +86,7 @@ def test_reduced_demo_end_to_end_then_resumes(embedded_model, tmp_path):
     console = console_lines(raw.stderr)
     noisy = [line for line in console if THIRD_PARTY.search(line)]
     assert not noisy, noisy[:5]
-    assert len(console) <= 40, "\n".join(console)
+    assert len(console) <= 50, "\n".join(console)  # eleven stages, a few lines each
     [log_line] = [line for line in console if "third-party output goes to" in line]
     log_file = Path(log_line.split("goes to ", 1)[1].split(" (", 1)[0])
     assert log_file.parent == demo / "logs" and "lm_eval" in log_file.read_text()

@@ -140,8 +140,10 @@ def test_full_cli_load(recipe, loaded_cfgs, lorabench_home):
     assert cfg.bnb_config_kwargs == {"bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True}
     assert cfg.lora_target_linear is True
     assert (cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout) == (16, 32, 0.05)
-    # QLoRA's 2e-4 for 7B/8B bases; the 135M embedded model needs 1e-3 to move in a few steps.
-    assert cfg.learning_rate == (0.001 if recipe.base == "smollm2-135m-instruct" else 0.0002)
+    # QLoRA's 2e-4 for 7B/8B bases and for embedded summarization (at 1e-3 it learnt the proxy's one-line
+    # answers and lost to its base on real arXiv rows); embedded code needs 1e-3 to move in a few steps.
+    embedded_code = recipe.base == "smollm2-135m-instruct" and recipe.task == "code"
+    assert cfg.learning_rate == (0.001 if embedded_code else 0.0002)
     assert cfg.lr_scheduler == "cosine" and cfg.warmup_ratio == 0.03
 
     # Reads the chat JSONL of prepare-data, on the base's own chat template; paths expanded.
