@@ -29,7 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, publish, today  # noqa: E402
 
 SECTION = "Demo floor"
-TARGETS = {"issue 12, today's demo": 480, "issue 12, with combined and retrieval cells": 600}
+# target -> (seconds, the stages it covers: None = all)
+TARGETS = {
+    "issue 12, the demo without the combined and retrieval stages": (480, ("prepare", "train", "evaluate", "leaderboard")),
+    "issue 12, the whole demo": (600, None),
+}
 
 
 def _weights(model_dir: Path) -> int:
@@ -140,8 +144,13 @@ def main() -> int:
     measured = sum(stages.values())
     lines.append(f"| all | {measured:.0f} | {sum(work.values()) / 1e12:.2f} | {floor_total:.0f} | {measured / floor_total:.2f} |")
     lines += ["", "Stages with no floor do no matmul with the model's weights (start-up, data, scoring, the leaderboard)."]
-    for name, target in TARGETS.items():
-        lines.append(f"- {name}: {target} s; the arithmetic alone needs {floor_total:.0f} s here ({floor_total / target:.2f} of it)")
+    for name, (target, prefixes) in TARGETS.items():
+        chosen = [st for st in stages if prefixes is None or st in ("evaluate", "leaderboard") or st.startswith(prefixes[:2])]
+        floor = sum(work.get(st, 0.0) for st in chosen) / rate
+        took = sum(stages[st] for st in chosen)
+        lines.append(
+            f"- {name}: target {target} s, took {took:.0f} s; its arithmetic alone needs {floor:.0f} s here ({floor / target:.2f} of the target)"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     print(f"floor {floor_total:.0f} s of {measured:.0f} s measured: measured/floor {measured / floor_total:.2f}")
