@@ -106,6 +106,26 @@ def results_db(eval_data, embedded_model, random_adapter, tmp_path_factory) -> P
     return db
 
 
+# --- two random adapters served by the local backend (a fresh pair in each test file) --------------
+
+
+@pytest.fixture(scope="module")
+def adapter_paths(embedded_model, tmp_path_factory) -> dict[str, Path]:
+    """A real, untrained "summarization" and "code" adapter (`random_lora_adapter`), by serving name."""
+    root = tmp_path_factory.mktemp("adapters")
+    return {name: random_lora_adapter(embedded_model, root / name, seed=seed) for name, seed in (("summarization", 1), ("code", 2))}
+
+
+@pytest.fixture(scope="module")
+def local(embedded_model, adapter_paths):
+    """The local backend over the embedded model and `adapter_paths`, loaded."""
+    from harness.serving.local import LocalBackend
+
+    backend = LocalBackend(embedded_model, adapter_paths)
+    backend.load()
+    return backend
+
+
 # --- helpers of several test files ----------------------------------------------------------------
 
 

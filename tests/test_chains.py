@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import random_lora_adapter
 
 from harness import benchmarks
 from harness.errors import LorabenchError
@@ -147,21 +146,6 @@ def test_chains_are_found_in_the_repository_and_the_home(fresh_home, tmp_path):
 
 
 # -- running, on the real model -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def adapter_paths(embedded_model, tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("chain_adapters")
-    return {name: random_lora_adapter(embedded_model, root / name, seed=seed) for name, seed in (("summarization", 1), ("code", 2))}
-
-
-@pytest.fixture(scope="module")
-def local(embedded_model, adapter_paths):
-    from harness.serving.local import LocalBackend
-
-    backend = LocalBackend(embedded_model, adapter_paths)
-    backend.load()
-    return backend
 
 
 @pytest.fixture(scope="module")

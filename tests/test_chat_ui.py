@@ -19,7 +19,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import random_lora_adapter
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "serving" / "chat_app.py"
@@ -30,12 +29,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def adapter_paths(embedded_model, tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("ui_adapters")
-    return {name: random_lora_adapter(embedded_model, root / name, seed=seed) for name, seed in (("summarization", 1), ("code", 2))}
 
 
 def _env(embedded_model, adapters: dict[str, Path], **extra: str) -> dict[str, str]:

@@ -52,12 +52,6 @@ def manifest_for(adapters: dict[str, Path]) -> dict:
 
 
 @pytest.fixture(scope="module")
-def adapter_paths(embedded_model, tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("routing_adapters")
-    return {name: random_lora_adapter(embedded_model, root / name, seed=seed) for name, seed in (("summarization", 1), ("code", 2))}
-
-
-@pytest.fixture(scope="module")
 def manifest(adapter_paths) -> dict:
     return manifest_for(adapter_paths)
 
@@ -244,15 +238,6 @@ GREEDY = {"max_tokens": 12, "temperature": 0, "repetition_penalty": 1.0}
 def _ask(url: str, model: str, prompt: str) -> httpx.Response:
     body = {"model": model, "messages": [{"role": "user", "content": prompt}], **GREEDY}
     return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=240, trust_env=False)
-
-
-@pytest.fixture(scope="module")
-def local(embedded_model, adapter_paths):
-    from harness.serving.local import LocalBackend
-
-    backend = LocalBackend(embedded_model, adapter_paths)
-    backend.load()
-    return backend
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import random_lora_adapter
 
 from harness import adapters
 from harness.errors import LorabenchError
@@ -36,21 +35,6 @@ from harness.serving.backend import (
 
 GREEDY = GenerationSettings(max_new_tokens=12, temperature=0.0)
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-@pytest.fixture(scope="module")
-def adapter_paths(embedded_model, tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("adapters")
-    return {name: random_lora_adapter(embedded_model, root / name, seed=seed) for name, seed in (("summarization", 1), ("code", 2))}
-
-
-@pytest.fixture(scope="module")
-def local(embedded_model, adapter_paths):
-    from harness.serving.local import LocalBackend
-
-    backend = LocalBackend(embedded_model, adapter_paths)
-    backend.load()
-    return backend
 
 
 @pytest.fixture(scope="module")
