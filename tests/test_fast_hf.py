@@ -1,7 +1,7 @@
 """lorabench's generation model (`harness.matrix.fast_hf`) against stock lm-eval `HFLM`, on the real
 embedded model: the same greedy answers as stock batch 1 (prompts of different lengths, so the
-batch pads, drops finished rows and refills), with and without a real PEFT adapter, and a merged
-adapter with the logits of peft's unmerged model."""
+batch pads, drops finished rows and refills; one decode worker or two), with and without a real
+PEFT adapter, and a merged adapter with the logits of peft's unmerged model."""
 
 from __future__ import annotations
 
@@ -53,10 +53,11 @@ def test_greedy_answers_equal_stock_batch_1(embedded_model, adapter, with_adapte
     expected = {name: _answers(stock, g) for name, g in (("greedy", GREEDY), ("stop", STOP))}
     del stock
     assert any(a.count(".") == 0 for a in expected["stop"]) or len(set(map(len, expected["stop"]))) > 1
-    for batch in (1, 2, 8):
-        fast = FastHFLM(batch_size=batch, **kwargs)
-        assert _answers(fast, GREEDY) == expected["greedy"], f"batch {batch}"
-        assert _answers(fast, STOP) == expected["stop"], f"batch {batch}, stop string"
+    # One decode worker, and two side by side (the CPU default: each on one torch thread).
+    for batch, workers in ((1, 1), (2, 1), (8, 1), (2, 2), (8, 2)):
+        fast = FastHFLM(batch_size=batch, workers=workers, **kwargs)
+        assert _answers(fast, GREEDY) == expected["greedy"], f"batch {batch}, {workers} worker(s)"
+        assert _answers(fast, STOP) == expected["stop"], f"batch {batch}, {workers} worker(s), stop string"
         if with_adapter:  # generation ran on a merged copy; the peft model lm-eval scores log-likelihoods with is untouched
             assert fast.generation_model() is not fast.model
             assert type(fast.model).__name__.startswith("Peft")

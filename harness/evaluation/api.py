@@ -24,6 +24,7 @@ Paired tests (adapter vs base) pair documents by `doc_id` and should check `doc_
 
 from __future__ import annotations
 
+import os
 from typing import Any, Iterable, Sequence
 
 from harness import benchmarks
@@ -36,12 +37,36 @@ def metrics(task: str) -> dict[str, Metric]:
     return bench.metrics_of(task) if bench else {}
 
 
+_MANAGERS: dict[tuple, Any] = {}
+
+
 def task_manager(**kwargs: Any):
     """An lm-eval TaskManager that knows the lorabench tasks (they override same-named built-ins)
-    and those in $LORABENCH_INCLUDE_PATH."""
+    and those in $LORABENCH_INCLUDE_PATH.
+
+    Kept for the process: building one indexes every task YAML lm-eval ships (14k tasks, ~4 s on
+    2 cores), and an evaluation matrix asks for one per lm-eval run. A manager only indexes files;
+    each run still loads its tasks from them. A changed include folder (a task added: its mtime
+    moves) or other arguments get a new one."""
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_path=[str(p) for p in benchmarks.include_paths()], **kwargs)
+    paths = [str(p) for p in benchmarks.include_paths()]
+    key = (tuple((p, _mtime(p)) for p in paths), tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    if key not in _MANAGERS:
+        _MANAGERS[key] = TaskManager(include_path=paths, **kwargs)
+    return _MANAGERS[key]
+
+
+def _mtime(path: str) -> int:
+    """The newest change anywhere under an include folder (a few files: lm-eval's own are not walked)."""
+    newest = 0
+    for root, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            try:
+                newest = max(newest, os.stat(os.path.join(root, name)).st_mtime_ns)
+            except OSError:
+                continue
+    return newest
 
 
 def result_key(task: str, metric: str) -> str:
@@ -88,8 +113,14 @@ def corpus_stats(task: str, metric: str, items: Sequence[Any], recorded: dict | 
 
 def from_stats(task: str, metric: str, summed: Sequence[float], recorded: dict | None = None) -> float:
     """The corpus score of the documents whose `corpus_stats` rows sum to `summed`."""
+    return score_from_stats(task, metric, recorded)(summed)
+
+
+def score_from_stats(task: str, metric: str, recorded: dict | None = None):
+    """`from_stats` for one metric as a plain function of the summed row, resolved once: a bootstrap
+    calls it once per resample (tens of thousands of times)."""
     _, score = _corpus_functions(_declared(task, metric, recorded))
-    return score(summed)
+    return score
 
 
 def _corpus_functions(declared: Metric):

@@ -192,6 +192,14 @@ def bertscore_f1(references: Sequence[str], predictions: Sequence[str], backbone
     backbone = backbone or resolve_backbone()
     if not references:
         return []
-    with _scorer_lock:
-        _, _, f1 = _scorer(backbone).score(list(predictions), list(references), batch_size=16)
-    return [float(x) for x in f1.tolist()]
+    # bert-score sets the scores of an empty (blank) candidate or reference to 0 (utils.py,
+    # greedy_cos_idf), but under transformers 5 it cannot get there: encoding "" calls a tokenizer
+    # method that no longer exists. Blank pairs get that 0 here; the rest are scored as they are.
+    scored = [i for i, (r, p) in enumerate(zip(references, predictions, strict=True)) if r.strip() and p.strip()]
+    out = [0.0] * len(references)
+    if scored:
+        with _scorer_lock:
+            _, _, f1 = _scorer(backbone).score([predictions[i] for i in scored], [references[i] for i in scored], batch_size=16)
+        for i, x in zip(scored, f1.tolist(), strict=True):
+            out[i] = float(x)
+    return out

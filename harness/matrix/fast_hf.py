@@ -9,7 +9,10 @@ What it changes, each measured by benchmarks/eval_throughput.py:
   every row generating until the whole batch is done) and its freed slot is refilled with the
   next prompt (continuous batching: the new row is prefilled alone and its KV cache left-padded
   into the running batch);
-- stop sequences are checked on the tail of the rows still running, once per step.
+- stop sequences are checked on the tail of the rows still running, once per step;
+- on a CPU the prompts are dealt to one decode worker per torch thread, each a batch of its own on
+  one thread: a decode step's small matmuls gain little from a second thread, while batches side by
+  side add up (benchmarks/decode_workers.py). The answers are the same with one worker or two.
 Prompts are taken longest first, as stock lm-eval takes them. Sampled requests (do_sample) and
 generation arguments this loop does not implement go to HFLM's own generate_until, unchanged.
 Log-likelihood requests use HFLM's (unmerged) model.
@@ -278,18 +281,62 @@ class _StopCheck:
         return False
 
 
+def _workers(device) -> int:
+    """Decode workers on a CPU: one per core torch would use (a decode step's matmuls are too small
+    for threads to share well: "Decode workers" in benchmarks/RESULTS.md); on a GPU one batch."""
+    if str(device).startswith("cpu"):
+        return max(1, torch.get_num_threads())
+    return 1
+
+
+def _in_threads(run, queues: list[list[int]]) -> None:
+    """`run(queue)` for each queue in its own thread, torch on one thread each (its ops release the
+    GIL). The weights are shared, read-only; each worker has its own batch and KV cache."""
+    import threading
+
+    threads_before = torch.get_num_threads()
+    errors: list[BaseException] = []
+
+    def work(queue):
+        try:
+            with torch.inference_mode():
+                run(queue)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+            errors.append(exc)
+
+    torch.set_num_threads(1)
+    try:
+        pool = [threading.Thread(target=work, args=(q,), name=f"decode-{k}") for k, q in enumerate(queues)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    finally:
+        torch.set_num_threads(threads_before)
+    if errors:
+        raise errors[0]
+
+
 @register_model(NAME)
 class FastHFLM(HFLM):
     """HFLM whose greedy generate_until drops finished rows, refills the batch and runs a merged adapter."""
 
     def __init__(
-        self, *args, merge_adapter: bool = True, refill: bool = True, share_prefix: bool = True, reuse_answers: bool = False, **kwargs
+        self,
+        *args,
+        merge_adapter: bool = True,
+        refill: bool = True,
+        share_prefix: bool = True,
+        reuse_answers: bool = False,
+        workers: int | None = None,
+        **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.reuse_answers = reuse_answers  # answer from _ANSWERS (never in a benchmark that times generation)
         self.share_prefix = share_prefix
         self.merge_adapter = merge_adapter
         self.refill = refill
+        self.workers = _workers(self.device) if workers is None else max(1, int(workers))
         self._gen_model = None
         # Which weights answer: greedy text is a function of these, the prompt and the arguments alone.
         self.identity = (weights_id(kwargs.get("pretrained")), weights_id(kwargs.get("peft")))
@@ -343,11 +390,25 @@ class FastHFLM(HFLM):
         stop = _StopCheck(self.tokenizer, until, self._eos_ids())
         width = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 8
         outs: list[list[int]] = [[] for _ in prompts]
-        batch = _Batch(self.generation_model(), self.tokenizer.pad_token_id or 0, room=max_new)
-        queue = list(order)
-        shared = _common_prefix(prompts) if self.share_prefix and len(prompts) > 1 else 0
+        model = self.generation_model()
+        workers = min(self.workers, len(prompts))
+        # Longest first, dealt round-robin, so each worker gets a like share of the long prompts.
+        queues = [order[w::workers] for w in range(workers)]
+        run = lambda queue: self._decode(model, queue, prompts, outs, stop, width, max_new)  # noqa: E731
+        if workers == 1:
+            run(queues[0])
+        else:
+            _in_threads(run, queues)
+        return [self._text(outs[i], until) for i in range(len(prompts))]
+
+    def _decode(self, model, queue: list[int], prompts, outs, stop, width: int, max_new: int) -> None:
+        """Greedy tokens for the prompts in `queue` into `outs`: one continuous batch of `width` rows."""
+        batch = _Batch(model, self.tokenizer.pad_token_id or 0, room=max_new)
+        queue = list(queue)
+        mine = [prompts[i] for i in queue]
+        shared = _common_prefix(mine) if self.share_prefix and len(mine) > 1 else 0
         if shared >= _MIN_SHARED:
-            batch.share_prefix(prompts[0][:shared])
+            batch.share_prefix(mine[0][:shared])
         filling = True  # without refill, prompts join only a batch that has emptied
         while queue or len(batch):
             filling = filling or not len(batch)
@@ -366,7 +427,6 @@ class FastHFLM(HFLM):
                 if len(outs[row]) < max_new and not stop.done(outs[row]):
                     keep.append(j)
             batch.keep(keep)
-        return [self._text(outs[i], until) for i in range(len(prompts))]
 
     def _text(self, toks: list[int], until: list[str]) -> str:
         # As HFLM.generate_until turns a continuation into text.

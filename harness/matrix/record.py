@@ -14,20 +14,26 @@ from harness.results import stats
 from harness.results.store import Cell, Metric, Sample
 
 
-def evaluate_cell(lm, base, adapter, task_name: str, key: str, described: dict, settings, out_dir: Path) -> Cell | None:
-    """Run lm-eval on one task with `lm` and turn its output into a Cell (None on a non-zero rank)."""
+def evaluate_cells(lm, base, adapter, task_names: list[str], keys: dict, settings, out_dir: Path) -> list[Cell] | None:
+    """Run lm-eval once on `task_names` with `lm` and turn its output into one Cell per task (None on
+    a non-zero rank). `keys`: each task's (comparability key, its description).
+
+    One run for several tasks lets lm-eval send all their requests to one `generate_until`, so the
+    batch stays full across tasks (`run.shared_runs` groups only tasks whose answers do not depend on
+    what else runs: no sampling)."""
     from lm_eval import simple_evaluate
-    from lm_eval.tasks import TaskManager
+
+    from harness.evaluation import api
 
     started = time.time()
     results = simple_evaluate(
         model=lm,
-        tasks=[task_name],
+        tasks=list(task_names),
         limit=settings.limit,
         log_samples=True,
         apply_chat_template=settings.apply_chat_template,
         gen_kwargs=settings.gen_kwargs or None,
-        task_manager=TaskManager(include_path=[str(p) for p in benchmarks.include_paths()]),
+        task_manager=api.task_manager(),
         random_seed=settings.seed,
         numpy_random_seed=settings.seed,
         torch_random_seed=settings.seed,
@@ -38,6 +44,10 @@ def evaluate_cell(lm, base, adapter, task_name: str, key: str, described: dict, 
     wall = time.time() - started
     if results is None:
         return None
+    return [_cell(results, base, adapter, name, *keys[name], settings, out_dir, wall, task_names) for name in task_names]
+
+
+def _cell(results, base, adapter, task_name: str, key: str, described: dict, settings, out_dir: Path, wall: float, run_with) -> Cell:
     label = adapter.name if adapter else ""
     lm_eval_dir = keep_lm_eval_output(results, out_dir, base.name, label, task_name, key)
     samples = [_sample(s) for s in results["samples"][task_name]]
@@ -50,13 +60,14 @@ def evaluate_cell(lm, base, adapter, task_name: str, key: str, described: dict, 
         task=task_name,
         comparable_key=key,
         n=len(samples),
-        wall_s=round(wall, 2),
+        wall_s=round(wall, 2),  # of the whole lm-eval run, shared with `evaluated_with`
         provenance={
             "comparable": described,
             "base_path": str(base.path),
             "adapter_path": str(adapter.path) if adapter else None,
             "backend": settings.backend,
             "batch_size": settings.batch_size,
+            "evaluated_with": [t for t in run_with if t != task_name],
             "git_commit": provenance.git_commit(),
             "libraries": provenance.library_versions(),
             "hardware": provenance.hardware(),
@@ -112,7 +123,7 @@ def _metrics(results: dict, task_name: str, samples: list[Sample], declared: dic
         elif per and (spec := benchmarks.metric(task_name, metric, declared)) is not None and spec.kind == "corpus":
             # Corpus metric: per-document counts once, then each resample is a sum of rows.
             rows = api.corpus_stats(task_name, metric, per, declared)
-            ci = stats.bootstrap_ci_stats(rows, lambda summed, metric=metric: api.from_stats(task_name, metric, summed, declared))
+            ci = stats.bootstrap_ci_stats(rows, api.score_from_stats(task_name, metric, declared))
             low, high = ci.low, ci.high
         out.append(Metric(metric, float(value), low, high, len(per) or len(samples), hib.get(metric)))
     return out

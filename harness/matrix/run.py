@@ -6,11 +6,12 @@
      setting declared to change scores);
   3. for every (base, adapter) with a cell not yet in the store: load the model once through
      lm-eval's `hf` model with lorabench's greedy generation (`fast_hf`; peft= for the adapter) or
-     vLLM (`models`), run lm-eval's `simple_evaluate` task by task, and write the cell (metrics
+     vLLM (`models`), run lm-eval's `simple_evaluate` (`shared_runs`), and write each cell (metrics
      with bootstrap CIs, per-sample scores, provenance; `record`) in one transaction, lm-eval's
      JSON results and samples beside it.
-A killed run loses only the cell in flight; the next run skips every finished cell (`--force`
-recomputes). A per-(base, adapter) file lock keeps concurrent runs from computing the same cells.
+A killed run loses only the cells in flight (one lm-eval run: a system's non-sampling tasks go
+together, `shared_runs`); the next run skips every finished cell (`--force` recomputes). A
+per-(base, adapter) file lock keeps concurrent runs from computing the same cells.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from harness import benchmarks, console, paths, provenance
 from harness.errors import LorabenchError
 from harness.matrix import cells as cellplan
 from harness.matrix.models import load_lm
-from harness.matrix.record import evaluate_cell
+from harness.matrix.record import evaluate_cells
 from harness.results.store import ResultStore
 
 log = logging.getLogger(__name__)
@@ -104,21 +105,37 @@ def run_matrix(bases: list[str], adapters: list[str], settings: EvalSettings) ->
                 bar.now(f"loading {system}")
                 lm = load_lm(base, adapter, settings, reuse_answers=True)
                 model_hashes = {"base_sha256": provenance.dir_fingerprint(base.path), **system_record(lm, adapter)}
-                for task_name in pending:
-                    key, described = keys[task_name]
-                    bar.now(f"{system} · {task_name}")
-                    cell = evaluate_cell(lm, base, adapter, task_name, key, described, settings, store.path.parent)
-                    if cell is None:  # a non-zero rank under `accelerate launch`: rank 0 stores the cell
-                        continue
-                    cell.provenance.update(model_hashes, data=data_labels[task_name])
-                    if hasattr(lm, "route_counts"):
-                        cell.provenance["system"] = {**cell.provenance["system"], "routes": lm.route_counts(task_name)}
-                    cell.provenance["data_label"] = data_labels[task_name].get("label", "")
-                    if store.add(cell, replace=settings.force):
-                        log.debug("stored %s / %s / %s (n=%d, %.0f s)", base.name, label or "(base)", task_name, cell.n, cell.wall_s or 0)
-                    bar.advance()
+                for names in shared_runs(pending, tasks, settings.gen_kwargs):
+                    bar.now(f"{system} · {', '.join(names)}")
+                    done = evaluate_cells(lm, base, adapter, names, keys, settings, store.path.parent)
+                    for cell in done or []:  # None: a non-zero rank under `accelerate launch` (rank 0 stores)
+                        cell.provenance.update(model_hashes, data=data_labels[cell.task])
+                        if hasattr(lm, "route_counts"):
+                            cell.provenance["system"] = {**cell.provenance["system"], "routes": lm.route_counts(cell.task)}
+                        cell.provenance["data_label"] = data_labels[cell.task].get("label", "")
+                        if store.add(cell, replace=settings.force):
+                            log.debug(
+                                "stored %s / %s / %s (n=%d, %.0f s)", base.name, label or "(base)", cell.task, cell.n, cell.wall_s or 0
+                            )
+                    bar.advance(len(names))
                 del lm
     return store
+
+
+def shared_runs(pending: list[str], tasks: dict, gen_kwargs: dict) -> list[list[str]]:
+    """The pending tasks grouped into lm-eval runs: every task that does not sample shares one run
+    (one `generate_until` over all their requests keeps the batch full); a sampling task runs alone,
+    so its random draws never depend on which other tasks ran with it."""
+    from harness.matrix.fast_hf import is_greedy
+
+    def samples(name: str) -> bool:
+        task = tasks[name]
+        if getattr(task, "OUTPUT_TYPE", None) != "generate_until":
+            return False
+        return not is_greedy({**(getattr(task.config, "generation_kwargs", None) or {}), **(gen_kwargs or {})})
+
+    together = [t for t in pending if not samples(t)]
+    return ([together] if together else []) + [[t] for t in pending if samples(t)]
 
 
 def system_record(lm, adapter) -> dict:

@@ -7,7 +7,6 @@ such a partner get no delta: they are never compared across keys.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass
 
 from harness import benchmarks
@@ -147,9 +146,10 @@ def _paired(task: str, metric: str, a: list, b: list, recorded: dict | None = No
 
     declared = benchmarks.metric(task, metric, recorded)
     if declared is not None and declared.kind == "corpus":
-        combine = functools.partial(api.from_stats, task, metric, recorded=recorded)
         return stats.paired_bootstrap_stats(
-            api.corpus_stats(task, metric, a, recorded), api.corpus_stats(task, metric, b, recorded), combine
+            api.corpus_stats(task, metric, a, recorded),
+            api.corpus_stats(task, metric, b, recorded),
+            api.score_from_stats(task, metric, recorded),
         )
     return None
 

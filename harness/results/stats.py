@@ -17,6 +17,8 @@ All resampling is seeded: the same scores give the same intervals and p-values.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import itertools
 from dataclasses import dataclass
 
@@ -139,11 +141,14 @@ def _draws(n: int, resamples: int, seed: int):
     return (rng.integers(0, n, n) for _ in range(resamples))
 
 
+@functools.lru_cache(maxsize=8)
 def _resample_counts(n: int, resamples: int, seed: int) -> np.ndarray:
-    """(resamples x n): how often each document is drawn in each resample of `_draws`."""
+    """(resamples x n): how often each document is drawn in each resample of `_draws` (read-only:
+    kept for the next statistic over as many documents)."""
     counts = np.zeros((resamples, n))
     for r, idx in enumerate(_draws(n, resamples, seed)):
         counts[r] = np.bincount(idx, minlength=n)
+    counts.setflags(write=False)
     return counts
 
 
@@ -154,8 +159,27 @@ def _stats_rows(rows) -> np.ndarray:
     return x
 
 
+# The statistic of each resample, by (statistic, resampled sums): a leaderboard pairs the same base
+# cell with every adapter, and the base's resamples are the same each time (same draws, same rows).
+_COMBINED: dict[tuple, np.ndarray] = {}
+_COMBINED_MAX = 64
+
+
 def _combine_each(sums: np.ndarray, combine) -> np.ndarray:
-    return np.fromiter((float(combine(row)) for row in sums), dtype=float, count=len(sums))
+    key = (combine, sums.shape, hashlib.sha1(np.ascontiguousarray(sums).tobytes()).digest())
+    try:
+        hit = _COMBINED.get(key)
+    except TypeError:  # an unhashable statistic: computed every time
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    out = np.fromiter((float(combine(row)) for row in sums), dtype=float, count=len(sums))
+    if key is not None:
+        if len(_COMBINED) >= _COMBINED_MAX:
+            _COMBINED.pop(next(iter(_COMBINED)))
+        out.setflags(write=False)
+        _COMBINED[key] = out
+    return out
 
 
 def _interval(value: float, draws: np.ndarray, alpha: float, n: int) -> Interval:

@@ -174,9 +174,9 @@ def train(
     shipped = known is not None and recipes.is_pristine(known)
     cfg = recipes.for_run(recipe_path, output_dir=run_dir / "axolotl", overrides=overrides, check=not shipped)
     cuda = _cuda()
-    if not cuda and (cfg.get("bf16") is True or str(cfg.get("attn_implementation", "")).startswith("flash")):
+    if not cuda and str(cfg.get("attn_implementation", "")).startswith("flash"):
         raise LorabenchError(
-            f"{recipe_path.name} needs a CUDA GPU (bf16, flash attention) and this machine has none: "
+            f"{recipe_path.name} needs a CUDA GPU (flash attention) and this machine has none: "
             "train the embedded model instead (--base smollm2-135m-instruct)"
         )
     rendered = recipes.dump(cfg)

@@ -8,6 +8,8 @@ plugin a config lists before it validates the config, so the committed recipes c
 
 from __future__ import annotations
 
+import logging
+
 from axolotl.integrations.base import BasePlugin
 
 
@@ -17,3 +19,33 @@ class LorabenchPaths(BasePlugin):
 
         for key, value in list(cfg.items()):
             cfg[key] = expand_paths(value)
+
+
+class CpuMixedPrecision(BasePlugin):
+    """Lets `bf16: true` train on a CPU. transformers refuses bf16 without a GPU unless `use_cpu` is
+    set, and Axolotl has no key for it: with no CUDA device this plugin sets it, and the Trainer runs
+    under CPU bf16 autocast. On a CPU without bf16 instructions (AVX512-BF16), where bf16 would be
+    emulated and slower than float32, it turns bf16 off before Axolotl reads the config (so the base
+    loads in float32 too). On a GPU it does nothing."""
+
+    def register(self, cfg: dict) -> None:
+        if cfg.get("bf16") is True and not _cuda() and not _cpu_bf16():
+            logging.getLogger(__name__).warning("this CPU has no bf16 instructions: training in float32 instead")
+            cfg["bf16"] = False
+
+    def get_training_args(self, cfg) -> dict | None:
+        if cfg.get("bf16") is True and not _cuda():
+            return {"use_cpu": True}
+        return None
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _cpu_bf16() -> bool:
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported())

@@ -3,7 +3,8 @@
 `axolotl_configs/layers/recipes.yml` says which layers make which recipe; `render` writes each
 recipe into `axolotl_configs/` as a complete Axolotl YAML (the files users run), `check` reports
 the ones that drifted from their layers. `for_run` turns a recipe into the plain config one
-`lorabench train` run uses: absolute paths, no lorabench plugin, the run's output directory.
+`lorabench train` run uses: absolute paths, no path plugin (other plugins stay), the run's output
+directory.
 
     python -m harness.train.recipes render   # rewrite axolotl_configs/*.yml from the layers
     python -m harness.train.recipes check    # exit 1 if any of them is out of date
@@ -334,7 +335,7 @@ def is_pristine(recipe: Recipe) -> bool:
 
 def for_run(path: Path, *, output_dir: Path, overrides: dict | None = None, check: bool = True) -> dict:
     """The plain Axolotl config one `lorabench train` run uses: the recipe at `path` with absolute
-    paths, without the lorabench plugin, writing to `output_dir`, with `overrides` on top.
+    paths, without the path plugin, writing to `output_dir`, with `overrides` on top.
     `check` validates keys and values against Axolotl's schema (which imports Axolotl)."""
     source = str(path)
     cfg = load(path)
