@@ -19,6 +19,15 @@ def machine() -> str:
     return f"`nproc` = {os.cpu_count()}, CPU: {cpu_model()}, Python {platform.python_version()}, load average {load:.1f} at the start"
 
 
+def command() -> str:
+    """This benchmark's command line as it was run (for the `- Command:` line of its section)."""
+    import sys
+
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(ROOT) if script.is_relative_to(ROOT) else script
+    return " ".join([".venv/bin/python", shown.as_posix(), *sys.argv[1:]])
+
+
 def today() -> str:
     return _dt.date.today().isoformat()
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, publish, today  # noqa: E402
+from _common import command, machine, publish, today  # noqa: E402
 
 SECTION = "Demo CI widths: 16 vs 32 documents"
 
@@ -77,7 +77,7 @@ def main() -> int:
     lines = [
         f"### {today()}: paired delta CIs of the demo's adapters at {small} and {large} documents a task",
         "",
-        "- Command: `" + " ".join([".venv/bin/python benchmarks/ci_width.py", *sys.argv[1:]]) + "`",
+        f"- Command: `{command()}`",
         f"- Machine: {where}",
         f"- What: the demo's base and adapters on its tasks ({', '.join(benchmarks.demo_tasks())}), the demo's "
         "settings (greedy, 128 new tokens, offline proxy data), at each number of documents; the width of each "

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, publish, today  # noqa: E402
+from _common import command, machine, publish, today  # noqa: E402
 
 SECTION = "Decode workers"
 
@@ -74,7 +74,7 @@ def main() -> int:
     lines = [
         f"### {today()}: greedy decode steps of the embedded model, batch {args.batch}, {args.past} cached tokens per row",
         "",
-        "- Command: `" + " ".join([".venv/bin/python benchmarks/decode_workers.py", *sys.argv[1:]]) + "`",
+        f"- Command: `{command()}`",
         f"- Machine: {where}",
         f"- What: {args.steps} decode steps after a warm-up step (transformers' own attention, float32), tokens per second "
         "over all rows; the side-by-side batches are Python threads sharing the model, as FastHFLM's decode workers.",

@@ -15,6 +15,7 @@ The ratio reported last is the median without over the median with, per import l
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, publish, today  # noqa: E402
+from _common import command, machine, publish, today  # noqa: E402
 
 SECTION = "Process start-up"
 IMPORTS = {
@@ -45,7 +46,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/RESULTS.md alone")
     args = parser.parse_args()
     where = machine()
-    site = Path(__import__("torch").__file__).parent
+    site = Path(importlib.util.find_spec("torch").origin).parent  # found, not imported: this process stays light
     if not any(site.glob("__pycache__/*.pyc")):
         print("no installed bytecode beside torch: run `uv sync` (pyproject sets compile-bytecode) first", file=sys.stderr)
         return 2
@@ -62,7 +63,7 @@ def main() -> int:
     lines = [
         f"### {today()}: importing the stack in a fresh process, {args.rounds} rounds, alternating",
         "",
-        "- Command: `" + " ".join([".venv/bin/python benchmarks/startup.py", *sys.argv[1:]]) + "`",
+        f"- Command: `{command()}`",
         f"- Machine: {where}",
         "- Without bytecode: PYTHONPYCACHEPREFIX at an empty folder and PYTHONDONTWRITEBYTECODE=1 (how every "
         "process started before `compile-bytecode`); with: the __pycache__ folders `uv sync` compiled. Seconds "

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, publish, today  # noqa: E402
+from _common import command, machine, publish, today  # noqa: E402
 
 SECTION = "Embedded training precision"
 BASE = "smollm2-135m-instruct"
@@ -124,7 +124,7 @@ def main() -> int:
         rows = [measure(t, name, Path(scratch), args.steps) for t in args.tasks for name in VARIANTS]
     for r in rows:
         print(json.dumps(r))
-    text = markdown(rows, ".venv/bin/python benchmarks/train_precision.py " + " ".join(sys.argv[1:]), where)
+    text = markdown(rows, command(), where)
     return publish(SECTION, text, not args.no_write)
 
 

@@ -188,3 +188,21 @@ def test_greedy_tasks_share_one_lm_eval_run_and_a_sampling_task_runs_alone():
     assert shared_runs(list(tasks), tasks, {"max_gen_toks": 16}) == [["greedy", "choice", "default"], ["sampled"]]
     # Arguments given on the command line count: sampling asked for there makes every generation task sample.
     assert shared_runs(["greedy", "choice"], tasks, {"do_sample": True}) == [["choice"], ["greedy"]]
+
+
+def test_a_shared_run_gives_the_cells_of_one_run_per_task(results_db, random_adapter, tmp_path, monkeypatch):
+    # `results_db` ran each system's three greedy tasks in one lm-eval run (two decode workers on this
+    # CPU); here the adapter's tasks run one lm-eval run each. Answers and scores must not move.
+    from harness.matrix import run
+
+    monkeypatch.setattr(run, "shared_runs", lambda pending, tasks, gen_kwargs: [[t] for t in pending])
+    alone = run_matrix(
+        ["smollm2-135m-instruct"], [str(random_adapter)], EvalSettings(tasks=TASKS, limit=2, gen_kwargs=GEN, db=tmp_path / "r.sqlite")
+    )
+    shared = ResultStore(results_db)
+    for task in TASKS:
+        a = next(c for c in alone.cells() if c.adapter and c.task == task)
+        s = next(c for c in shared.cells() if c.adapter and c.task == task)
+        assert a.provenance["evaluated_with"] == [] and sorted(s.provenance["evaluated_with"]) == sorted(set(TASKS) - {task})
+        assert [x.response for x in alone.samples(a.cell_id)] == [x.response for x in shared.samples(s.cell_id)], task
+        assert {m.name: m.value for m in a.metrics} == {m.name: m.value for m in s.metrics}, task

@@ -167,19 +167,13 @@ _COMBINED_MAX = 64
 
 def _combine_each(sums: np.ndarray, combine) -> np.ndarray:
     key = (combine, sums.shape, hashlib.sha1(np.ascontiguousarray(sums).tobytes()).digest())
-    try:
-        hit = _COMBINED.get(key)
-    except TypeError:  # an unhashable statistic: computed every time
-        key, hit = None, None
-    if hit is not None:
-        return hit
-    out = np.fromiter((float(combine(row)) for row in sums), dtype=float, count=len(sums))
-    if key is not None:
+    if key not in _COMBINED:
         if len(_COMBINED) >= _COMBINED_MAX:
             _COMBINED.pop(next(iter(_COMBINED)))
+        out = np.fromiter((float(combine(row)) for row in sums), dtype=float, count=len(sums))
         out.setflags(write=False)
         _COMBINED[key] = out
-    return out
+    return _COMBINED[key]
 
 
 def _interval(value: float, draws: np.ndarray, alpha: float, n: int) -> Interval:
