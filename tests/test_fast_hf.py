@@ -1,7 +1,8 @@
 """lorabench's generation model (`harness.matrix.fast_hf`) against stock lm-eval `HFLM`, on the real
 embedded model: the same greedy answers as stock batch 1 (prompts of different lengths, so the
-batch pads, drops finished rows and refills; one decode worker or two), with and without a real
-PEFT adapter, and a merged adapter with the logits of peft's unmerged model."""
+batch pads, drops finished rows and refills; one decode worker or two; linear layers on packed
+weights), with and without a real PEFT adapter, and a merged adapter with the logits of peft's
+unmerged model."""
 
 from __future__ import annotations
 
@@ -104,3 +105,26 @@ def test_sampled_requests_go_to_stock(embedded_model):
     assert is_greedy({"until": ["\n"]})  # HFLM's default temperature 0: greedy
     assert not is_greedy({"do_sample": True, "temperature": 0.8, "top_p": 0.95})
     assert not is_greedy({"do_sample": False, "num_beams": 4})  # beam search: stock's generate
+
+
+def test_packed_linears_run_the_packed_copy_and_leave_the_model_as_it_was():
+    import torch
+
+    from harness.matrix.fast_hf import PackedLinears, can_pack
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(64, 48)
+    model = torch.nn.Sequential(layer)
+    if not can_pack(model):
+        pytest.skip("packed weights need float32 on a CPU with oneDNN")
+    x = torch.randn(4, 1, 64)
+    with torch.inference_mode():
+        before = model(x)
+        packed = PackedLinears(model, rows=4)
+        layer.weight.mul_(2)  # the packed copy keeps the weights it was made from
+        with packed.active():
+            inside = model(x)
+        after = model(x)
+    assert torch.allclose(inside, before, atol=1e-5), (inside - before).abs().max()
+    assert not torch.allclose(after, before, atol=1e-2)  # outside, the layer's own (changed) weights
+    assert "forward" not in vars(layer)  # its own forward is back

@@ -10,6 +10,11 @@ What it changes, each measured by benchmarks/eval_throughput.py:
   next prompt (continuous batching: the new row is prefilled alone and its KV cache left-padded
   into the running batch);
 - stop sequences are checked on the tail of the rows still running, once per step;
+- on a CPU in float32, each linear layer multiplies by a copy of its weights packed once for
+  oneDNN (torch's own CPU kernels, the ones torch.compile's freezing uses): an unpacked matmul
+  repacks the weights on every call, which at a decode step's few rows cost a third of the layer and
+  half of the vocabulary projection ("Packed weights" in benchmarks/RESULTS.md). It rounds
+  differently from stock's matmul, in the last bits of float32;
 - on a CPU the prompts are dealt to one decode worker per torch thread, each a batch of its own on
   one thread: a decode step's small matmuls gain little from a second thread, while batches side by
   side add up (benchmarks/decode_workers.py). The answers are the same with one worker or two.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from contextlib import contextmanager, nullcontext
 
 import torch
 from lm_eval.api.registry import register_model
@@ -77,6 +83,46 @@ def ready_for_generation(model):
         _register_attention()
         model.set_attn_implementation(ATTENTION)
     return model
+
+
+def can_pack(model) -> bool:
+    """Whether `model`'s linear layers can run on oneDNN-packed weights: float32 on a CPU."""
+    first = next(model.parameters())
+    return (
+        first.device.type == "cpu"
+        and first.dtype == torch.float32
+        and torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+    )
+
+
+class PackedLinears:
+    """A model's `torch.nn.Linear` layers with their weights packed once for oneDNN; `active()`
+    runs them on the packed copies and restores them after. The model itself is not changed, so
+    log-likelihood requests and training see the plain layers."""
+
+    def __init__(self, model, rows: int):
+        self.layers = [m for m in model.modules() if type(m) is torch.nn.Linear]
+        with torch.inference_mode():
+            # `rows` is oneDNN's hint of the rows per call (the batch width); any count works.
+            self.packed = [torch.ops.mkldnn._reorder_linear_weight(m.weight.detach(), rows) for m in self.layers]
+
+    @contextmanager
+    def active(self):
+        for layer, weight in zip(self.layers, self.packed, strict=True):
+            layer.forward = _packed_forward(weight, layer.bias)
+        try:
+            yield
+        finally:
+            for layer in self.layers:
+                del layer.forward
+
+
+def _packed_forward(weight, bias):
+    def forward(x):
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+    return forward
 
 
 def _gqa_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
@@ -329,6 +375,7 @@ class FastHFLM(HFLM):
         share_prefix: bool = True,
         reuse_answers: bool = False,
         workers: int | None = None,
+        pack_weights: bool = True,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -336,6 +383,8 @@ class FastHFLM(HFLM):
         self.share_prefix = share_prefix
         self.merge_adapter = merge_adapter
         self.refill = refill
+        self.pack_weights = pack_weights
+        self._packed: dict[int, tuple] = {}  # id(generation model) -> (that model, its PackedLinears)
         self.workers = _workers(self.device) if workers is None else max(1, int(workers))
         self._gen_model = None
         # Which weights answer: greedy text is a function of these, the prompt and the arguments alone.
@@ -345,6 +394,17 @@ class FastHFLM(HFLM):
         if self._gen_model is None:
             self._gen_model = ready_for_generation(merged_copy(self.model) if self.merge_adapter else self.model)
         return self._gen_model
+
+    def _packed_layers(self, model):
+        """Run `model`'s linear layers on packed weights, where that is possible and asked for."""
+        if not (self.pack_weights and can_pack(model)):
+            return nullcontext()
+        # Per model: a routed system (harness.matrix.routed) generates with one model per adapter.
+        held = self._packed.get(id(model))
+        if held is None or held[0] is not model:
+            width = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 8
+            held = self._packed[id(model)] = (model, PackedLinears(model, width))
+        return held[1].active()
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         greedy = [i for i, r in enumerate(requests) if is_greedy(r.args[1])]
@@ -395,10 +455,11 @@ class FastHFLM(HFLM):
         # Longest first, dealt round-robin, so each worker gets a like share of the long prompts.
         queues = [order[w::workers] for w in range(workers)]
         run = lambda queue: self._decode(model, queue, prompts, outs, stop, width, max_new)  # noqa: E731
-        if workers == 1:
-            run(queues[0])
-        else:
-            _in_threads(run, queues)
+        with self._packed_layers(model):
+            if workers == 1:
+                run(queues[0])
+            else:
+                _in_threads(run, queues)
         return [self._text(outs[i], until) for i in range(len(prompts))]
 
     def _decode(self, model, queue: list[int], prompts, outs, stop, width: int, max_new: int) -> None:
