@@ -12,9 +12,9 @@ What it changes, each measured by benchmarks/eval_throughput.py:
 - stop sequences are checked on the tail of the rows still running, once per step;
 - on a CPU in float32, each linear layer multiplies by a copy of its weights packed once for
   oneDNN (torch's own CPU kernels, the ones torch.compile's freezing uses): an unpacked matmul
-  repacks the weights on every call, which at a decode step's few rows cost a third of the layer and
-  half of the vocabulary projection ("Packed weights" in benchmarks/RESULTS.md). It rounds
-  differently from stock's matmul, in the last bits of float32;
+  repacks the weights on every call, which at a decode step's few rows cost about a quarter of an
+  MLP layer's time and over half of the vocabulary projection's ("Packed weights" in
+  benchmarks/RESULTS.md). It rounds differently from stock's matmul, in the last bits of float32;
 - on a CPU the prompts are dealt to one decode worker per torch thread, each a batch of its own on
   one thread: a decode step's small matmuls gain little from a second thread, while batches side by
   side add up (benchmarks/decode_workers.py). The answers are the same with one worker or two.
