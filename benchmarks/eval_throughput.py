@@ -50,20 +50,17 @@ def timed(lm) -> dict:
     return clock
 
 
-def run_one(build, limit: int, gen: int) -> dict:
-    """Load a model with `build()`, evaluate TASK, and return times, answers and the score."""
+def evaluate_timed(lm, tasks: list[str], limit: int, gen: int) -> tuple[dict, dict]:
+    """`lm_eval.simple_evaluate` of `tasks` on `lm` as `lorabench eval` runs them (chat template,
+    samples logged, no bootstrap), with `generate_until` timed: (results, {'gen_s', 'cpu_s'})."""
     from lm_eval import simple_evaluate
 
     from harness.evaluation import api
 
-    started = time.perf_counter()
-    lm = build()
-    load_s = time.perf_counter() - started
     clock = timed(lm)
-    started = time.perf_counter()
     results = simple_evaluate(
         model=lm,
-        tasks=[TASK],
+        tasks=tasks,
         limit=limit,
         log_samples=True,
         apply_chat_template=True,
@@ -72,6 +69,18 @@ def run_one(build, limit: int, gen: int) -> dict:
         bootstrap_iters=0,
         confirm_run_unsafe_code=True,
     )
+    return results, clock
+
+
+def run_one(build, limit: int, gen: int) -> dict:
+    """Load a model with `build()`, evaluate TASK, and return times, answers and the score."""
+    from harness.evaluation import api
+
+    started = time.perf_counter()
+    lm = build()
+    load_s = time.perf_counter() - started
+    started = time.perf_counter()
+    results, clock = evaluate_timed(lm, [TASK], limit, gen)
     total_s = time.perf_counter() - started
     answers = {s["doc_id"]: s["resps"][0][0] for s in results["samples"][TASK]}
     score = api.result_value(results, TASK, "pass@1")

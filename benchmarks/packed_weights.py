@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import command, machine, publish, today  # noqa: E402
-from eval_throughput import timed  # noqa: E402
+from eval_throughput import evaluate_timed  # noqa: E402
 
 SECTION = "Packed weights"
 
@@ -70,25 +70,11 @@ def layer_rows(model, rows: int, prompt: int, calls: int) -> tuple[list[str], di
 
 
 def evaluate(base, tasks: list[str], limit: int, gen: int, batch: int, pack: bool) -> dict:
-    from lm_eval import simple_evaluate
-
-    from harness.evaluation import api
     from harness.matrix.fast_hf import FastHFLM
     from harness.matrix.run import EvalSettings
 
     lm = FastHFLM(pretrained=str(base.path), batch_size=batch, dtype=EvalSettings.dtype, device="cpu", pack_weights=pack)
-    clock = timed(lm)
-    results = simple_evaluate(
-        model=lm,
-        tasks=tasks,
-        limit=limit,
-        log_samples=True,
-        apply_chat_template=True,
-        gen_kwargs={"max_gen_toks": gen},
-        task_manager=api.task_manager(),
-        bootstrap_iters=0,
-        confirm_run_unsafe_code=True,
-    )
+    results, clock = evaluate_timed(lm, tasks, limit, gen)
     answers = {(t, s["doc_id"]): s["resps"][0][0] for t in tasks for s in results["samples"][t]}
     scores = {t: {k: v for k, v in results["results"][t].items() if "stderr" not in k} for t in tasks}
     return {"gen_s": clock["gen_s"], "cpu_s": clock["cpu_s"], "answers": answers, "scores": scores}

@@ -63,12 +63,13 @@ def variant_recipe(task: str, changes: dict, scratch: Path) -> Path:
 
 
 def measure(task: str, name: str, scratch: Path, steps: int | None) -> dict:
+    from harness.adapters import training_record
     from harness.train.job import train
 
     changes = VARIANTS[name]
     recipe = variant_recipe(task, changes, scratch) if changes else None
     adapter = train(task, BASE, recipe=recipe, out=scratch / f"{task}-{len(changes)}-{name[:4]}", force=True, max_steps=steps, no_eval=True)
-    rec = json.loads((adapter / "lorabench_training.json").read_text())
+    rec = training_record(adapter)
     losses = [c["loss"] for c in rec["loss_curve"]]
     return {
         "task": task,
