@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import shlex
 import sys
 import textwrap
@@ -47,33 +48,43 @@ def test_packages_deterministic(packages):
     assert oc.package_summaries() == packages
 
 
-def test_packages_rows_well_formed(packages):
+def test_packages_rows_have_arxivs_shape(packages):
     assert len(packages) >= 100
     ids = [r["id"] for r in packages]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    assert len({r["article"] for r in packages}) == len(packages)
+    assert len({r["article"] for r in packages}) == len({r["abstract"] for r in packages}) == len(packages)
+    assert {i.split(":")[0] for i in ids} == {"pkg", "doc"}
     for r in packages:
         assert set(r) == {"id", "article", "abstract"}
-        assert r["id"].startswith("pkg:") and r["id"] == r["id"].lower()
-        assert len(r["article"]) >= 400
-        assert len(r["abstract"]) >= 20 and "\n" not in r["abstract"] and r["abstract"] != "UNKNOWN"
+        assert r["id"].startswith(("pkg:", "doc:"))
+        words, article_words = len(r["abstract"].split()), len(r["article"].split())
+        # A multi-sentence abstract of a longer text, as arXiv's: not a one-line summary.
+        assert words >= 40 and len(re.findall(r"[.!?](?:\s|$)", r["abstract"])) >= 2, r["id"]
+        assert article_words >= max(100, 2 * words), r["id"]
+        code = [line for line in r["article"].splitlines() if line.lstrip("> \t").startswith(("```", "~~~", ">>> "))]
+        assert not code, r["id"]  # prose, not code
+        # The abstract is not in its article, and links are text.
+        assert r["abstract"].splitlines()[0] not in r["article"], r["id"]
+        assert "](" not in r["abstract"] and ">`_" not in r["abstract"], r["id"]
         assert "\x00" not in r["article"]
-        # A verbatim copy of the summary near the top is cut, so the task is not a copy.
-        assert not r["article"].lstrip("#* ").startswith(r["abstract"]), r["id"]
 
 
-def test_packages_contain_known_installed(packages):
+def test_packages_read_readmes_and_docstrings(packages):
+    import heapq
+
     by_id = {r["id"]: r for r in packages}
-    for pkg in ("pkg:requests", "pkg:numpy"):
-        assert pkg in by_id
-    assert by_id["pkg:requests"]["abstract"] == "Python HTTP for Humans."
-    assert "HTTP" in by_id["pkg:requests"]["article"]
+    row = by_id["doc:heapq"]  # the stdlib's own docstring: the same wherever this Python runs
+    paragraphs = [" ".join(p.split()) for p in inspect.getdoc(heapq).split("\n\n")]
+    assert row["abstract"].splitlines() == paragraphs[:2]
+    assert row["article"].startswith("Usage:")
+    assert any(r["id"].startswith("pkg:") for r in packages)
+    assert "heapq" not in sys.modules or sys.modules["heapq"] is heapq
 
 
-def test_packages_min_length_and_cap(packages):
-    longer = oc.package_summaries(min_description_chars=2000)
+def test_packages_length_and_cap(packages):
+    longer = oc.package_summaries(min_article_words=1000)
     assert 0 < len(longer) < len(packages)
-    assert all(len(r["article"]) >= 2000 for r in longer)
+    assert all(len(r["article"].split()) >= 1000 for r in longer)
     capped = oc.package_summaries(max_rows=10)
     assert len(capped) == 10 and capped == oc.package_summaries(max_rows=10)
     assert all(r in packages for r in capped)
@@ -96,12 +107,51 @@ def test_clean_description_strips_light_markup():
     assert oc._clean_description(raw) == ("# demo\n\nSome real text with a <https://example.org> link.\n\n```python\nx = 1 < 2\n```")
 
 
-def test_cut_summary_removes_one_early_copy():
-    assert oc._cut_summary("Title\n=====\n\nBody.", "Title") == ("Body.", True)
-    assert oc._cut_summary("# **A thing.**\n\nBody.", "A thing.") == ("Body.", True)
-    assert oc._cut_summary("Intro: A thing. More.\n\nA thing.", "A thing.") == ("Intro: More.\n\nA thing.", True)
-    late = "x" * 200 + " A thing."
-    assert oc._cut_summary(late, "A thing.") == (late, False)
+def test_blocks_keep_a_fence_whole():
+    text = "Intro line\n```py\nx = 1\n\ny = 2\n```\nAfter.\n\n> ```sh\n> pip install x\n> ```"
+    assert oc._blocks(text) == ["Intro line", "```py\nx = 1\n\ny = 2\n```", "After.", "> ```sh\n> pip install x\n> ```"]
+    assert [oc._is_code(b) for b in oc._blocks(text)] == [False, True, False, True]
+
+
+def test_plain_links_keep_their_text():
+    assert oc._plain_links("See [the docs](https://x.org/a_(b)) and [ref][1].") == "See the docs and ref."
+    assert oc._plain_links("A `wrapper <https://x.org>`_ for **fast** IO.") == "A wrapper for fast IO."
+
+
+PARAGRAPH = "This library parses things quickly and it does so with very little memory at all."
+
+
+def test_split_overview_takes_the_first_prose_run():
+    text = "\n\n".join(
+        [
+            "Demo\n====",  # title: dropped
+            "A tagline.",  # too short to be prose: dropped
+            PARAGRAPH,
+            PARAGRAPH.replace("parses", "writes"),
+            PARAGRAPH.replace("parses", "reads"),
+            "- a list ends the overview",
+            PARAGRAPH.replace("parses", "checks"),
+        ]
+    )
+    overview, rest = oc._split_overview(oc._blocks(text))
+    assert overview.splitlines() == [PARAGRAPH, PARAGRAPH.replace("parses", "writes"), PARAGRAPH.replace("parses", "reads")]
+    assert rest == ["- a list ends the overview", PARAGRAPH.replace("parses", "checks")]
+    # One sentence, or too few words, is no overview.
+    assert oc._split_overview(oc._blocks(f"{PARAGRAPH}\n\n## Install\n\n{PARAGRAPH}")) is None
+    # A docstring's one-line summary opens the run even though it is short.
+    docstring = f"Tiny summary.\n\n{PARAGRAPH} {PARAGRAPH} {PARAGRAPH}\n\n::\n\n  code"
+    overview, rest = oc._split_overview(oc._blocks(docstring), skip_first=True)
+    assert overview.splitlines()[0] == "Tiny summary." and rest == ["::", "  code"]
+
+
+def test_module_docstring_read_from_the_file_head(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text('#!/usr/bin/env python\n# -*- coding: utf-8 -*-\n\nr"""Doc with \\d.\n\n    More."""\nimport os\n')
+    assert oc._module_docstring(path) == "Doc with \\d.\n\nMore."
+    path.write_text('import os\n"""Not a docstring."""\n')
+    assert oc._module_docstring(path) is None
+    path.write_text('"""Never closed\n')
+    assert oc._module_docstring(path) is None
 
 
 # --- standard-library functions --------------------------------------------------------------------

@@ -141,9 +141,10 @@ def test_adapter_is_compared_only_with_its_comparable_base(tmp_path):
 
 
 def test_terminal_leaderboard_fits_120_columns_and_names_the_data_once():
+    from harness import benchmarks
     from harness.results.compare import Row
 
-    label = "offline proxy: installed packages' long description -> one-line summary (stands in for ccdv/arxiv-summarization)"
+    label = benchmarks.for_data("arxiv").data.proxy_label
     rows = []
     for adapter in ("", "summarization-smollm2-135m-instruct", "code-smollm2-135m-instruct"):
         for metric, value in (("bleu", 12.345), ("bertscore_f1", 0.5), ("rougeL", 0.25)):

@@ -3,10 +3,24 @@
 These are NOT the benchmark data sets. They stand in for them only when neither the Hugging Face
 hub nor a local copy of the real data is available, so that a demo can still train and evaluate
 LoRA adapters on real (human-written) text. Every result produced from them must be labelled with
-its declared proxy label (`data.proxy.label` in ``lm_eval_tasks/*.benchmark.yml``), never reported as an arXiv or OpenCodeInstruct number.
+its declared proxy label (`data.proxy.label` in ``lm_eval_tasks/*.benchmark.yml``), never reported
+as an arXiv or OpenCodeInstruct number.
 
 * ``package_summaries`` stands in for ``ccdv/arxiv-summarization`` (``article`` -> ``abstract``):
-  the long description (README) of every installed Python distribution -> its one-line ``Summary``.
+  installed documentation in the shape of a paper and its abstract. Two sources: the long
+  description (README) of every installed Python distribution, and the module docstrings of the
+  standard library and of the installed packages (read from the file head, never imported). The
+  abstract is the text's own opening overview: its first run of prose paragraphs (a
+  docstring's summary line opens it), cut at the paragraph where it reaches 200 words, kept when
+  it has at least 40 words and two sentences, one paragraph per line. The article is the text
+  after the overview without its code, shell, doctest, table and directive blocks (an arXiv
+  article is prose, its math cut to ``@xmath`` placeholders; and the first 256 tokens, all the
+  embedded recipe reads, would otherwise often be ``pip install``), at least 100 words and twice
+  the overview; what came before the overview (title, badges, tagline) is dropped, as an arXiv
+  article carries no title or abstract. The metadata's one-line ``Summary`` is not the target:
+  adapters trained on it learn to answer in a line (a median of 10 words on the proxy, where arXiv's
+  abstracts have 162), so the proxy said they beat their base while on real arXiv rows they did not
+  (``benchmarks/RESULTS.md``, "Proxy transfer").
 * ``stdlib_functions`` stands in for ``nvidia/OpenCodeInstruct`` (``input`` -> ``output``):
   documented public top-level functions of the Python standard library, found by *parsing* the
   source with :mod:`ast` (never importing: ``antigravity`` opens a browser, ``this`` prints) ->
@@ -23,15 +37,15 @@ Choices, documented once here:
   and dropped if nothing but ``|``/``-`` is left. RST ``image``/``figure`` directives (with their
   indented options), lines made only of ``|subst|`` references and Markdown link definitions
   pointing at badge images are dropped. Runs of blank lines
-  collapse to one. Nothing else of the Markdown/RST is touched.
-* Many READMEs repeat the summary verbatim in their first lines. Such rows are KEPT, but that one
-  copy (if it starts within the first 200 characters of the cleaned text) is cut from the article,
-  with its line when only markup is left on it (and an RST title underline below), as arXiv
-  articles do not contain their abstract; otherwise the task would be a copy. Later mentions in
-  the prose stay. The length threshold applies after clean-up.
+  collapse to one. Links then keep only their text (Markdown inline and reference links, RST
+  ``text <url>`_``) and ``**bold**`` its words: URLs say nothing a summary would and eat the
+  article's token budget. Nothing else of the Markdown/RST is touched.
+* A prose paragraph is a blank-line-separated block of at least 8 words that ends like a sentence
+  and is not a heading (or RST-underlined), an indented, list, table, quote, directive or
+  ``::`` literal block.
 * Distributions seen twice under one normalized name (PEP 503): the first on ``sys.path`` wins
-  (the one ``importlib.metadata.distribution`` would return). Identical articles (families such as
-  ``nvidia-*`` share one README): the lexicographically first normalized name wins.
+  (the one ``importlib.metadata.distribution`` would return). Rows sharing an article or an
+  abstract (package families, vendored copies): the first id in sorted order wins.
 * Only functions directly in a module's body count (not those under a module-level ``if``/``try``);
   a name bound twice keeps its last definition, the one Python keeps. The output keeps the
   original text (comments, formatting, decorators) with the docstring lines cut out; when that
@@ -45,6 +59,7 @@ import ast
 import copy
 import hashlib
 import importlib.metadata
+import inspect
 import io
 import logging
 import os
@@ -58,8 +73,10 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_MIN_SUMMARY_CHARS = 20
-_SUMMARY_SEARCH_CHARS = 200
+_MIN_PARAGRAPH_WORDS = 8  # shorter blocks are taglines or captions
+_MIN_OVERVIEW_WORDS = 40
+_OVERVIEW_WORDS = 200  # paragraphs are added until the overview has this many words
+_MIN_RATIO = 2  # article words per overview word, at least
 
 
 # --------------------------------------------------------------------------------------------------
@@ -121,9 +138,7 @@ def _unfold_description_header(text: str) -> str:
     lines = text.splitlines()
     out = lines[:1]
     for line in lines[1:]:
-        if line.startswith("       |"):
-            line = line[8:]
-        elif line.startswith(" " * 8):
+        if line.startswith(("       |", " " * 8)):
             line = line[8:]
         out.append(line)
     return "\n".join(out)
@@ -154,33 +169,89 @@ def _clean_description(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", "\n".join(out)).strip()
 
 
-_MARKUP_ONLY = " \t#*_`:.,;!-=~|>"
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+])\1{2,}\s*$")
+# Links keep their text: a URL says nothing a summary would, and eats the article's token budget.
+_MD_LINK = re.compile(r"\[([^\[\]]+)\]\((?:[^()\s]|\([^()]*\))*\)")
+_MD_REF_LINK = re.compile(r"\[([^\[\]]+)\]\[[^\[\]]*\]")
+_RST_LINK = re.compile(r"`([^`<]+?)\s*<[^<>`]*>`_{1,2}")
+_MD_STRONG = re.compile(r"\*\*([^*\n]+)\*\*")
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+_NOT_PROSE_START = ("#", "```", "~~~", "|", "+-", "..", ">>>", "$ ", "- ", "* ", "+ ", ":", "[")
+_FENCED = re.compile(r"^[ \t>]*(```|~~~).*?^[ \t>]*\1[^\n]*$", re.M | re.S)  # also inside a > quote
+_CODE_START = ("```", "~~~", "|", "+-", "..", ">>>", "$ ")
+_ORDERED_ITEM = re.compile(r"^\d+[.)]\s")
 
 
-def _cut_summary(article: str, summary: str) -> tuple[str, bool]:
-    """Cut one verbatim copy of ``summary`` starting in the first 200 characters of ``article``.
+def _plain_links(text: str) -> str:
+    text = _MD_LINK.sub(r"\1", text)
+    text = _MD_REF_LINK.sub(r"\1", text)
+    text = _RST_LINK.sub(r"\1", text)
+    return _MD_STRONG.sub(r"\1", text)
 
-    When only markup is left on its line (``# ``, ``**``...), the line goes, with an RST title
-    underline right below it. Returns the new article and whether a copy was cut.
+
+def _blocks(text: str) -> list[str]:
+    """Blank-line-separated blocks; a fenced code span (blank lines inside, or none around it) is one block."""
+
+    def isolate(m: re.Match) -> str:  # blank lines inside the fence are held by _CUT while splitting
+        return "\n\n" + re.sub(r"\n[ \t]*(?=\n)", "\n" + _CUT, m.group(0).strip("\n")) + "\n\n"
+
+    text = _FENCED.sub(isolate, text)
+    return [b.strip("\n").replace(_CUT, "") for b in re.split(r"\n[ \t]*\n", text) if b.strip()]
+
+
+def _is_prose(block: str) -> bool:
+    """A paragraph of running text: not a heading, list, table, code, directive or a short tagline."""
+    lines = block.split("\n")
+    if any(_RST_UNDERLINE.match(line) for line in lines) or lines[0][:1] in (" ", "\t"):
+        return False
+    first = lines[0]
+    if first.startswith(_NOT_PROSE_START) or _ORDERED_ITEM.match(first) or block.rstrip().endswith("::"):
+        return False
+    text = " ".join(line.strip() for line in lines)
+    return len(text.split()) >= _MIN_PARAGRAPH_WORDS and text.rstrip()[-1:] in ".!?:)"
+
+
+def _is_code(block: str) -> bool:
+    """Code, shell sessions, tables, directives, or a block holding a fence or doctest: not prose."""
+    first = block.split("\n")[0]
+    holds_code = any(line.lstrip("> \t").startswith(("```", "~~~", ">>> ")) for line in block.split("\n"))
+    return holds_code or first.startswith(_CODE_START) or first[:1] in (" ", "\t") or block.rstrip().endswith("::")
+
+
+def _split_overview(blocks: list[str], skip_first: bool = False) -> tuple[str, list[str]] | None:
+    """(overview, the blocks after it): the first run of prose paragraphs, up to ~_OVERVIEW_WORDS words.
+
+    What comes before the run (title, badges, a tagline) is dropped, as an arXiv article carries
+    no title; ``skip_first`` also lets a docstring's one-line summary open the run.
     """
-    at = article.find(summary, 0, _SUMMARY_SEARCH_CHARS - 1 + len(summary))
-    if at < 0:
-        return article, False
-    end = at + len(summary)
-    line_start = article.rfind("\n", 0, at) + 1
-    line_end = article.find("\n", end)
-    line_end = len(article) if line_end < 0 else line_end
-    left, right = article[line_start:at].rstrip(), article[end:line_end].strip()
-    if (left + right).strip(_MARKUP_ONLY):
-        line = f"{left} {right}" if left and right else (left or right).strip()
-        article = article[:line_start] + line + article[line_end:]
-    else:
-        below = article[line_end + 1 :].split("\n", 1)
-        if line_end < len(article) and _RST_UNDERLINE.match(below[0]):
-            line_end += 1 + len(below[0])
-        article = article[:line_start] + article[line_end + 1 :]
-    return _BLANK_RUNS.sub("\n\n", article).strip(), True
+    i = 0
+    while i < len(blocks) and not _is_prose(blocks[i]) and not (skip_first and i == 0):
+        i += 1
+    taken: list[str] = []
+    words = 0
+    while i < len(blocks) and (_is_prose(blocks[i]) or (skip_first and i == 0)) and words < _OVERVIEW_WORDS:
+        paragraph = " ".join(_plain_links(blocks[i]).split())
+        taken.append(paragraph)
+        words += len(paragraph.split())
+        i += 1
+    overview = "\n".join(taken)
+    if len(overview.split()) < _MIN_OVERVIEW_WORDS or len(_SENTENCE_END.findall(overview + " ")) < 2:
+        return None
+    return overview, blocks[i:]
+
+
+def _summary_row(row_id: str, blocks: list[str], min_article_words: int, dropped: Counter, skip_first: bool = False) -> dict | None:
+    split = _split_overview(blocks, skip_first)
+    if split is None:
+        dropped["no_overview"] += 1
+        return None
+    overview, rest = split
+    article = _plain_links("\n\n".join(b for b in rest if not _is_code(b)))
+    n_article = len(article.split())
+    if n_article < max(min_article_words, _MIN_RATIO * len(overview.split())):
+        dropped["short_article"] += 1
+        return None
+    return {"id": row_id, "article": article, "abstract": overview}
 
 
 def _description_of(metadata: Any) -> str:
@@ -191,15 +262,8 @@ def _description_of(metadata: Any) -> str:
     return _unfold_description_header(header) if isinstance(header, str) else ""
 
 
-def package_summaries(min_description_chars: int = 400, max_rows: int | None = None) -> list[dict]:
-    """Summarization pairs from the installed distributions' metadata (a PROXY, see module docstring).
-
-    Each row is ``{"id": "pkg:<normalized-name>", "article": <cleaned long description>,
-    "abstract": <one-line Summary>}``, sorted by id.
-    """
-    dropped: Counter = Counter()
-    by_name: dict[str, dict] = {}
-    summary_cut = 0
+def _readme_rows(min_article_words: int, dropped: Counter) -> list[dict]:
+    by_name: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         md = dist.metadata
         raw_name = md.get("Name") if md is not None else None
@@ -210,35 +274,84 @@ def package_summaries(min_description_chars: int = 400, max_rows: int | None = N
         if name in by_name:
             dropped["duplicate_name"] += 1  # shadowed by an earlier sys.path entry
             continue
-        summary = " ".join((md.get("Summary") or "").split())
-        if summary.upper() == "UNKNOWN" or len(summary) < _MIN_SUMMARY_CHARS:
-            dropped["short_summary"] += 1
-            by_name[name] = {}  # still claims the name: the shadowed copy must not stand in
-            continue
-        article = _clean_description(_description_of(md))
-        if article.strip().upper() == "UNKNOWN":
-            article = ""
-        article, cut = _cut_summary(article, summary)
-        summary_cut += cut
-        if len(article) < min_description_chars:
-            dropped["short_description"] += 1
-            by_name[name] = {}
-            continue
-        by_name[name] = {"id": f"pkg:{name}", "article": article, "abstract": summary}
-
-    by_article: dict[str, dict] = {}
+        text = _clean_description(_description_of(md))
+        by_name[name] = "" if text.strip().upper() == "UNKNOWN" else text
+    rows = []
     for name in sorted(by_name):
-        row = by_name[name]
-        if not row:
+        row = _summary_row(f"pkg:{name}", _blocks(by_name[name]), min_article_words, dropped)
+        if row:
+            rows.append(row)
+    return rows
+
+
+_MODULE_DOCSTRING = re.compile(r"\A(?:[ \t]*(?:#[^\n]*)?\n)*[ \t]*([rRuU]?)(\"\"\"|\'\'\')")
+
+
+def _module_docstring(path: Path) -> str | None:
+    """The module's docstring, read from the head of the file (parsing torch's sources whole takes a minute)."""
+    source = _read_source(path)
+    if source is None:
+        return None
+    head = _MODULE_DOCSTRING.match(source)
+    if head is None:
+        return None
+    close = source.find(head.group(2), head.end())
+    if close < 0:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes in old docstrings
+            value = ast.literal_eval(source[head.start(1) : close + 3])
+    except (SyntaxError, ValueError):
+        return None
+    return inspect.cleandoc(value) if isinstance(value, str) else None
+
+
+def _library_modules() -> list[tuple[str, Path]]:
+    """(dotted name, path) of the stdlib's and the installed packages' public modules, sorted."""
+    found = _stdlib_modules(Path(sysconfig.get_paths()["stdlib"]))
+    seen_roots = {Path(sysconfig.get_paths()["stdlib"]).resolve()}
+    for key in ("purelib", "platlib"):
+        root = Path(sysconfig.get_paths()[key])
+        if root.resolve() in seen_roots or not root.is_dir():
             continue
-        if row["article"] in by_article:
-            dropped["duplicate_description"] += 1
+        seen_roots.add(root.resolve())
+        found += _stdlib_modules(root, skip=_SKIP_DIRS - {"site-packages", "dist-packages"})
+    return sorted(set(found))
+
+
+def _docstring_rows(min_article_words: int, dropped: Counter) -> list[dict]:
+    rows = []
+    for module, path in _library_modules():
+        doc = _module_docstring(path)
+        if not doc or len(doc.split()) < min_article_words:
+            continue  # most modules: not counted as dropped, they never were candidates
+        row = _summary_row(f"doc:{module}", _blocks(_clean_description(doc)), min_article_words, dropped, skip_first=True)
+        if row:
+            rows.append(row)
+    return rows
+
+
+def package_summaries(min_article_words: int = 100, max_rows: int | None = None) -> list[dict]:
+    """Summarization pairs from installed documentation, in arXiv's shape (a PROXY, see module docstring).
+
+    Each row is ``{"id": "pkg:<normalized-name>" | "doc:<module>", "article": <the text after the
+    overview>, "abstract": <the overview paragraphs, one per line>}``, sorted by id.
+    """
+    dropped: Counter = Counter()
+    rows = _readme_rows(min_article_words, dropped) + _docstring_rows(min_article_words, dropped)
+    unique: dict[str, dict] = {}
+    seen_abstracts: set[str] = set()
+    for row in sorted(rows, key=lambda r: r["id"]):
+        # Vendored copies (pip's, setuptools' ...) and package families share text: first id wins.
+        if row["article"] in unique or row["abstract"] in seen_abstracts:
+            dropped["duplicate_text"] += 1
             continue
-        by_article[row["article"]] = row
-    rows = list(by_article.values())
-    capped = _cap(rows, max_rows)
-    log.debug("package_summaries: verbatim summary cut from %d articles", summary_cut)
-    _log_counts("package_summaries", len(capped), dropped, len(rows))
+        unique[row["article"]] = row
+        seen_abstracts.add(row["abstract"])
+    kept = list(unique.values())
+    capped = _cap(kept, max_rows)
+    _log_counts("package_summaries", len(capped), dropped, len(kept))
     return capped
 
 
@@ -263,16 +376,14 @@ _SKIP_DIRS = frozenset(
 )
 
 
-def _stdlib_modules(stdlib: Path) -> list[tuple[str, Path]]:
-    """(dotted module name, path) of the public stdlib source files, sorted by module name."""
+def _stdlib_modules(stdlib: Path, skip: frozenset[str] = _SKIP_DIRS) -> list[tuple[str, Path]]:
+    """(dotted module name, path) of the public source files under a library root, sorted by module name."""
     found: list[tuple[str, Path]] = []
     for root, dirs, files in os.walk(stdlib):
         rel = Path(root).relative_to(stdlib)
         # Only importable packages: identifier names, not private, not excluded, with __init__.py.
         dirs[:] = sorted(
-            d
-            for d in dirs
-            if d not in _SKIP_DIRS and d.isidentifier() and not d.startswith("_") and (Path(root) / d / "__init__.py").is_file()
+            d for d in dirs if d not in skip and d.isidentifier() and not d.startswith("_") and (Path(root) / d / "__init__.py").is_file()
         )
         for fname in sorted(files):
             if not fname.endswith(".py"):
