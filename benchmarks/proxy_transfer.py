@@ -103,6 +103,23 @@ def answer_words(db: Path, task: str) -> dict[str, float]:
     return out
 
 
+def document_words(home: Path, dataset: str) -> str:
+    """Median words of the whole test documents (before the input budget) and of their targets, and
+    the median ratio of the two: the shape the proxy has to copy ('' where only truncated rows are kept)."""
+    from statistics import median
+
+    from harness.data import io
+
+    full = home / "data" / dataset / "full" / "test.jsonl"
+    if not full.is_file():
+        return ""
+    rows = list(io.read_table(full))
+    docs = [len(r["input"].split()) for r in rows]
+    targets = [len(r["target"].split()) for r in rows]
+    ratio = median(d / max(t, 1) for d, t in zip(docs, targets))
+    return f"document {median(docs):.0f}, target {median(targets):.0f}, document/target {ratio:.1f}"
+
+
 def _words(w: dict[str, float], adapter: str) -> str:
     return f"reference {w.get('reference', 0):.0f}, base {w.get('', 0):.0f}, adapter {w.get(adapter, 0):.0f}"
 
@@ -180,6 +197,11 @@ def measure(task: str, adapter: Path | None, work: Path, args) -> tuple[list[str
         f"- Proxy: {proxy_base.get('data', '?')}, test split, n = {proxy_base.get('n', '?')}",
         f"- Real: `{sample}` ({' '.join(real_opts)}), test split, n = {real_base.get('n', '?')}",
         f"- Median words per answer: proxy {_words(words_proxy, name)}; real {_words(words_real, name)}",
+    ]
+    shape_proxy, shape_real = document_words(proxy, dataset), document_words(real, dataset)
+    if shape_proxy and shape_real:
+        lines.append(f"- Median words per whole test document: proxy {shape_proxy}; real {shape_real}")
+    lines += [
         "",
         "| metric | proxy: base | proxy: adapter | proxy: delta [95% CI] p | real: base | real: adapter | real: delta [95% CI] p |",
         "|---|---|---|---|---|---|---|",
