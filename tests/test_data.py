@@ -261,3 +261,19 @@ def test_offline_proxy_is_labelled(embedded_model, tmp_path, name):
     test_ids = {r["id"] for r in iter_jsonl(out / "test.jsonl")}
     train_ids = {r["id"] for r in iter_jsonl(out / "train.jsonl")}
     assert test_ids and not test_ids & train_ids
+
+
+def test_a_redeclared_proxy_is_prepared_again(embedded_model, tmp_path, monkeypatch):
+    """Data prepared from an older proxy corpus (another builder or label) is not reused."""
+    import dataclasses
+
+    from harness import benchmarks
+
+    out = pipeline.prepare_dataset("code", source="offline", out=tmp_path / "code")
+    first = manifest.read(out)
+    assert manifest.read(pipeline.prepare_dataset("code", source="offline", out=out)) == first
+    bench = benchmarks.for_data("code")
+    relabelled = dataclasses.replace(bench, data=dataclasses.replace(bench.data, proxy_label="offline proxy: another corpus"))
+    monkeypatch.setattr(benchmarks, "for_data", lambda name: relabelled if name == "code" else bench)
+    again = manifest.read(pipeline.prepare_dataset("code", source="offline", out=out))
+    assert again["source"]["label"] == "offline proxy: another corpus" != first["source"]["label"]

@@ -79,6 +79,10 @@ def prepare_dataset(
         "decontaminate": decontaminate,
         "format_version": manifest.FORMAT_VERSION,
     }
+    if kind == "offline":
+        # The proxy corpus is built by this version's code: a proxy declared differently (another
+        # builder or label) is another corpus, so data prepared from the old one is not reused.
+        params["proxy"] = {"builder": spec.proxy_builder, "label": spec.proxy_label}
     existing = manifest.read(out)
     if existing and existing.get("params") == params and not force:
         log.info("%s is already prepared at %s (same parameters); use --force to rebuild", name, out)
