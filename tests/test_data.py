@@ -272,8 +272,9 @@ def test_a_redeclared_proxy_is_prepared_again(embedded_model, tmp_path, monkeypa
     out = pipeline.prepare_dataset("code", source="offline", out=tmp_path / "code")
     first = manifest.read(out)
     assert manifest.read(pipeline.prepare_dataset("code", source="offline", out=out)) == first
-    bench = benchmarks.for_data("code")
+    original = benchmarks.for_data
+    bench = original("code")
     relabelled = dataclasses.replace(bench, data=dataclasses.replace(bench.data, proxy_label="offline proxy: another corpus"))
-    monkeypatch.setattr(benchmarks, "for_data", lambda name: relabelled if name == "code" else bench)
+    monkeypatch.setattr(benchmarks, "for_data", lambda name: relabelled if name == "code" else original(name))
     again = manifest.read(pipeline.prepare_dataset("code", source="offline", out=out))
     assert again["source"]["label"] == "offline proxy: another corpus" != first["source"]["label"]

@@ -80,8 +80,8 @@ def prepare_dataset(
         "format_version": manifest.FORMAT_VERSION,
     }
     if kind == "offline":
-        # The proxy corpus is built by this version's code: a proxy declared differently (another
-        # builder or label) is another corpus, so data prepared from the old one is not reused.
+        # A proxy declared with another builder or label is another corpus: data prepared from the
+        # old one is not reused (a builder that changes its rows changes its label too).
         params["proxy"] = {"builder": spec.proxy_builder, "label": spec.proxy_label}
     existing = manifest.read(out)
     if existing and existing.get("params") == params and not force:
