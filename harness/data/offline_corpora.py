@@ -309,14 +309,14 @@ def _module_docstring(path: Path) -> str | None:
 
 def _library_modules() -> list[tuple[str, Path]]:
     """(dotted name, path) of the stdlib's and the installed packages' public modules, sorted."""
-    found = _stdlib_modules(Path(sysconfig.get_paths()["stdlib"]))
+    found = _modules_under(Path(sysconfig.get_paths()["stdlib"]))
     seen_roots = {Path(sysconfig.get_paths()["stdlib"]).resolve()}
     for key in ("purelib", "platlib"):
         root = Path(sysconfig.get_paths()[key])
         if root.resolve() in seen_roots or not root.is_dir():
             continue
         seen_roots.add(root.resolve())
-        found += _stdlib_modules(root, skip=_SKIP_DIRS - {"site-packages", "dist-packages"})
+        found += _modules_under(root, skip=_SKIP_DIRS - {"site-packages", "dist-packages"})
     return sorted(set(found))
 
 
@@ -376,11 +376,11 @@ _SKIP_DIRS = frozenset(
 )
 
 
-def _stdlib_modules(stdlib: Path, skip: frozenset[str] = _SKIP_DIRS) -> list[tuple[str, Path]]:
+def _modules_under(root_dir: Path, skip: frozenset[str] = _SKIP_DIRS) -> list[tuple[str, Path]]:
     """(dotted module name, path) of the public source files under a library root, sorted by module name."""
     found: list[tuple[str, Path]] = []
-    for root, dirs, files in os.walk(stdlib):
-        rel = Path(root).relative_to(stdlib)
+    for root, dirs, files in os.walk(root_dir):
+        rel = Path(root).relative_to(root_dir)
         # Only importable packages: identifier names, not private, not excluded, with __init__.py.
         dirs[:] = sorted(
             d for d in dirs if d not in skip and d.isidentifier() and not d.startswith("_") and (Path(root) / d / "__init__.py").is_file()
@@ -466,7 +466,7 @@ def stdlib_functions(min_doc_chars: int = 40, min_lines: int = 3, max_lines: int
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     dropped: Counter = Counter()
     rows: list[dict] = []
-    for module, path in _stdlib_modules(stdlib):
+    for module, path in _modules_under(stdlib):
         source = _read_source(path)
         if source is None:
             dropped["unreadable_file"] += 1
