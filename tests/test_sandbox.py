@@ -244,6 +244,13 @@ def test_checks_run_in_parallel():
     assert took < 4 * 1.5, f"4 x 1.5 s sleeps took {took:.1f}s: not parallel"
 
 
+def test_cpu_limit_reads_as_cpu_limit_not_as_a_kill():
+    """The CPU limit ends a busy loop long before the wall clock, and the result names the CPU limit."""
+    res = sandbox.run_python("while True:\n    pass\n", limits=Limits(timeout_s=10, cpu_seconds=1))
+    assert res.status == "cpu_limit", res.summary()
+    assert res.duration_s < 5, res.summary()
+
+
 def test_plain_level_still_limits_and_times_out(monkeypatch):
     """Where the OS gives no namespaces (and the user opted in), limits, timeouts and exit handling still hold."""
     monkeypatch.setenv(sandbox.ISOLATION_ENV, "plain")

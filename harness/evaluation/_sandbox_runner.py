@@ -561,7 +561,9 @@ class Worker:
                 os._exit(SETUP_FAILED)
             cpu = int(lim["cpu_seconds"])
             pairs = [
-                (resource.RLIMIT_CPU, cpu),
+                # A soft limit under the hard one: the kernel sends SIGXCPU (read as "cpu_limit") at
+                # the soft limit, and SIGKILL, which reads as any other kill, only at the hard one.
+                (resource.RLIMIT_CPU, cpu, cpu + 1),
                 (resource.RLIMIT_CORE, 0),
                 (resource.RLIMIT_FSIZE, lim["max_file_bytes"]),
                 (resource.RLIMIT_NOFILE, lim["max_open_files"]),
@@ -627,11 +629,13 @@ def _write_files(work, job):
 
 
 def _set_rlimits(pairs):
-    for which, value in pairs:
+    """Each pair is (limit, value) for soft = hard = value, or (limit, soft, hard); never above today's hard."""
+    for which, *values in pairs:
+        soft, hard = values if len(values) == 2 else (values[0], values[0])
         _, old_hard = resource.getrlimit(which)
         if old_hard != resource.RLIM_INFINITY:
-            value = min(value, old_hard)
-        resource.setrlimit(which, (value, value))
+            soft, hard = min(soft, old_hard), min(hard, old_hard)
+        resource.setrlimit(which, (soft, hard))
 
 
 def _descendants(root):
