@@ -41,7 +41,7 @@ class DemoSettings:
     limit: int = 16  # documents per task
     max_steps: int | None = None  # None: the embedded recipes' own
     max_gen_toks: int = 128
-    # Rows in flight per decode worker. A system's demo run is 3 tasks x 16 documents (14 on the arXiv
+    # Rows in flight per decode worker. A system's demo run is 3 tasks x 16 documents (13 on the arXiv
     # proxy) dealt to two workers on a 2-core CPU: at 24 each worker holds its whole share at once.
     # The base's run took 44.8 and 37.3 s at 24 against 52.3 and 45.2 s at 16, alternating, on the
     # one-line arXiv proxy of that time (`lorabench eval --bases smollm2-135m-instruct --tasks

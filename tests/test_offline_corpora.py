@@ -107,9 +107,11 @@ def test_packages_each_source_file_feeds_one_row(packages):
         assert len(leaked) <= 1, (r["id"], leaked)  # a family shares a line at most (decontamination drops it)
 
 
-def test_member_prose_skips_argument_sections():
+def test_source_prose_skips_argument_sections(tmp_path):
     source = textwrap.dedent(
         '''
+        """Shapes on the plane and what they measure, for drawing programs."""
+
         def area(width, height):
             """Compute the area of a rectangle from its sides.
 
@@ -133,12 +135,16 @@ def test_member_prose_skips_argument_sections():
                 """Scale the shape by the factor k in both directions."""
         '''
     )
-    assert oc._member_prose(source) == [
+    path = tmp_path / "shapes.py"
+    path.write_text(source, encoding="utf-8")
+    members = [
         "Compute the area of a rectangle from its sides.",
         "The sides are measured in the same unit, and the area is in that unit squared.",
         "A shape drawn on the plane, with an area and a perimeter.",
         "Scale the shape by the factor k in both directions.",
     ]
+    assert oc._source_prose(path) == ["Shapes on the plane and what they measure, for drawing programs.", *members]
+    assert oc._source_prose(path, module_doc=False) == members
 
 
 def test_packages_length_and_cap(packages):

@@ -276,19 +276,24 @@ def _docstring_prose(doc: str) -> list[str]:
     return out
 
 
-def _member_prose(source: str) -> list[str]:
-    """The prose of a module's public classes, functions and methods, in source order, a paragraph a line.
+def _source_prose(path: Path, module_doc: bool = True) -> list[str]:
+    """A source file's documentation as prose paragraphs, a line each, in source order: its module
+    docstring's (unless ``module_doc`` is false), then its public classes', functions' and methods'.
 
     A docstring's summary line counts (it is a sentence, if a short one); its argument, return and
     example sections, field lists and tables do not.
     """
+    source = _read_source(path)
+    if source is None:
+        return []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes in old sources
             tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []
-    out: list[str] = []
+    own = ast.get_docstring(tree) if module_doc else None
+    out: list[str] = _docstring_prose(own) if own else []
 
     def visit(body: list[ast.stmt], in_class: bool) -> None:
         for node in body:
@@ -302,20 +307,6 @@ def _member_prose(source: str) -> list[str]:
 
     visit(tree.body, False)
     return out
-
-
-def _members_of(path: Path) -> list[str]:
-    source = _read_source(path)
-    return _member_prose(source) if source is not None else []
-
-
-def _file_prose(path: Path) -> list[str]:
-    """A source file's documentation as prose paragraphs: its module docstring's, then its members'."""
-    source = _read_source(path)
-    if source is None:
-        return []
-    doc = _module_docstring(path)
-    return (_docstring_prose(doc) if doc else []) + _member_prose(source)
 
 
 def _summary_row(
@@ -386,7 +377,7 @@ def _readme_rows(min_article_words: int, dropped: Counter) -> tuple[list[dict], 
     for name in sorted(by_name):
         text, dist = by_name[name]
         sources = _distribution_sources(dist)
-        row = _summary_row(f"pkg:{name}", _blocks(text), map(_file_prose, sources), min_article_words, dropped)
+        row = _summary_row(f"pkg:{name}", _blocks(text), map(_source_prose, sources), min_article_words, dropped)
         if row:
             rows.append(row)
             claimed.update(p.resolve() for p in sources)
@@ -435,7 +426,8 @@ def _docstring_rows(min_article_words: int, dropped: Counter, claimed: set[Path]
         doc = _module_docstring(path)
         if not doc or len(doc.split()) < _MIN_OVERVIEW_WORDS or path.resolve() in claimed:
             continue  # most modules: not counted as dropped, they never were candidates
-        members = map(_members_of, [path])  # parsed only if the docstring has an overview and is short
+        # Its members, parsed only if the docstring has an overview and is short of the ratio.
+        members = (_source_prose(p, module_doc=False) for p in [path])
         row = _summary_row(f"doc:{module}", _blocks(_clean_description(doc)), members, min_article_words, dropped, skip_first=True)
         if row:
             rows.append(row)
